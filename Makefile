@@ -1,0 +1,61 @@
+# The only commands a newcomer needs: make demo, make test (and lint, bench).
+# Everything is bootstrapped here: the virtualenv, pgTAP and pg_prove (apt, when
+# missing), and a throwaway PostgreSQL server under build/ on port $(PGPORT).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+PGPORT ?= 54329
+export PGPORT
+BUILD := build
+VENV := $(BUILD)/venv
+PY := $(VENV)/bin/python
+PG := tests/pgserver.sh
+PSQL := psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $(PGPORT) -U postgres
+DEMO_DSN := postgresql://postgres@127.0.0.1:$(PGPORT)/gw_demo
+PGTAP_DB := gw_pgtap
+# Run a recipe with the server up, and stop it whatever the outcome.
+WITH_SERVER = $(PG) start && { $(1); status=$$?; $(PG) stop; exit $$status; }
+
+.PHONY: test demo pgtap pytest lint bench bench-large sysdeps venv server-start server-stop clean
+
+test: venv sysdeps
+	@$(call WITH_SERVER, $(MAKE) --no-print-directory pgtap && $(MAKE) --no-print-directory pytest)
+
+demo: venv
+	@$(call WITH_SERVER, bash tests/demo.sh "$(DEMO_DSN)" "$(PY)")
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test,lint]' 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PY) -c 'import installer, yoyo, psycopg, pytest_postgresql' && touch $@
+
+# pgTAP and pg_prove come from Debian's packages; install them only when missing.
+sysdeps:
+	@bash tests/sysdeps.sh
+
+# These two expect the server to be running (make test starts it).
+pgtap:
+	@$(PSQL) -d postgres -c 'DROP DATABASE IF EXISTS $(PGTAP_DB)' -c 'CREATE DATABASE $(PGTAP_DB)'
+	@$(PY) -m installer --database postgresql://postgres@127.0.0.1:$(PGPORT)/$(PGTAP_DB) migrate >/dev/null
+	@$(PSQL) -d $(PGTAP_DB) -c 'CREATE EXTENSION pgtap'
+	pg_prove -h 127.0.0.1 -p $(PGPORT) -U postgres -d $(PGTAP_DB) pgtap/*.sql
+
+pytest:
+	$(PY) -m pytest tests
+
+lint: venv
+	$(VENV)/bin/ruff check installer tests bench
+	$(VENV)/bin/ruff format --check installer tests bench
+	$(VENV)/bin/squawk --config=.squawk.toml extension/migrations/*.sql
+
+server-start:
+	@$(PG) start
+
+server-stop:
+	@$(PG) stop
+
+clean:
+	-@$(PG) stop
+	rm -rf $(BUILD) dist

@@ -1,0 +1,1 @@
+"""Installer for the graphile_worker job queue schema: python -m installer --help."""

@@ -1,0 +1,93 @@
+"""Command line: python -m installer COMMAND [options].
+
+Exit codes: 0 done (status: up to date), 1 error, 2 bad usage, 3 status: migrations pending.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import psycopg
+
+from installer.core import Installer, InstallerError, redact
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_PENDING = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m installer",
+        description="Install, upgrade and administer the graphile_worker job queue schema.",
+    )
+    parser.add_argument(
+        "--database",
+        metavar="DSN",
+        help="libpq connection string or URI; default: $DATABASE_URL, else libpq's PG* variables",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("migrate", help="apply every pending migration (safe to run concurrently)")
+    commands.add_parser("status", help="show installed version and pending migrations; exit 3 if any are pending")
+    rollback = commands.add_parser("rollback", help="undo migrations newer than a version")
+    rollback.add_argument("--to", type=int, required=True, metavar="VERSION", help="version to go back to (0: none)")
+    uninstall = commands.add_parser("uninstall", help="drop everything the installer created, jobs included")
+    uninstall.add_argument("--yes", action="store_true", help="confirm: this deletes every job")
+    return parser
+
+
+def _conninfo(args: argparse.Namespace) -> str:
+    return args.database or os.environ.get("DATABASE_URL") or ""
+
+
+def _run(args: argparse.Namespace) -> int:
+    inst = Installer(_conninfo(args))
+    try:
+        if args.command == "migrate":
+            applied = inst.migrate()
+            for m in applied:
+                print(f"applied {m.id}")
+            print(f"schema version {inst.installed_version()}" + ("" if applied else " (nothing to apply)"))
+            return EXIT_OK
+        if args.command == "status":
+            version = inst.installed_version()
+            print(f"installed version: {version if version is not None else 'none'}")
+            applied = set(inst.applied_ids())
+            for m in inst.all_migrations():
+                print(f"{'applied' if m.id in applied else 'pending'}  {m.id}")
+            pending = inst.pending()
+            print(f"{len(pending)} pending" if pending else "up to date")
+            return EXIT_PENDING if pending else EXIT_OK
+        if args.command == "rollback":
+            if args.to < 0:
+                raise InstallerError(f"--to must be 0 or more, not {args.to}")
+            undone = inst.rollback(args.to)
+            for m in undone:
+                print(f"rolled back {m.id}")
+            print(f"schema version {inst.installed_version() or 'none'}" + ("" if undone else " (nothing to roll back)"))
+            return EXIT_OK
+        if args.command == "uninstall":
+            if not args.yes:
+                raise InstallerError("uninstall deletes every job; pass --yes to confirm")
+            print("uninstalled" if inst.uninstall() else "nothing to uninstall")
+            return EXIT_OK
+        raise InstallerError(f"unknown command {args.command!r}")
+    finally:
+        inst.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except InstallerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except psycopg.Error as exc:
+        message = " ".join(str(exc).split())
+        print(f"error: {redact(_conninfo(args), message)}", file=sys.stderr)
+    except Exception as exc:  # yoyo raises its own types; still one line, no traceback
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"error: {redact(_conninfo(args), message)}", file=sys.stderr)
+    return EXIT_ERROR
