@@ -6,7 +6,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 PGPORT ?= 54329
 export PGPORT
-BUILD := build
+BUILD ?= build
+export GW_BUILD := $(abspath $(BUILD))
 VENV := $(BUILD)/venv
 PY := $(VENV)/bin/python
 PG := tests/pgserver.sh

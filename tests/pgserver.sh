@@ -8,7 +8,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-build="$here/build"
+build="${GW_BUILD:-$here/build}"
 port=${PGPORT:-54329}
 bindir=$(pg_config --bindir 2>/dev/null || true)
 [ -x "$bindir/pg_ctl" ] || bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
