@@ -17,7 +17,7 @@ PGTAP_DB := gw_pgtap
 # Run a recipe with the server up, and stop it whatever the outcome.
 WITH_SERVER = $(PG) start && { $(1); status=$$?; $(PG) stop; exit $$status; }
 
-.PHONY: test demo pgtap pytest lint bench bench-large sysdeps venv server-start server-stop clean
+.PHONY: test demo pgtap pytest lint schema bench bench-large sysdeps venv server-start server-stop clean
 
 test: venv sysdeps
 	@$(call WITH_SERVER, $(MAKE) --no-print-directory pgtap && $(MAKE) --no-print-directory pytest)
@@ -50,6 +50,12 @@ lint: venv
 	$(VENV)/bin/ruff check installer tests bench
 	$(VENV)/bin/ruff format --check installer tests bench
 	$(VENV)/bin/squawk --config=.squawk.toml extension/migrations/*.sql
+
+# Regenerate extension/schema.sql from a freshly migrated database (a test checks it is current).
+schema: venv
+	@$(call WITH_SERVER, $(PSQL) -d postgres -c 'DROP DATABASE IF EXISTS gw_schema' -c 'CREATE DATABASE gw_schema' \
+	  && $(PY) -m installer --database postgresql://postgres@127.0.0.1:$(PGPORT)/gw_schema migrate >/dev/null \
+	  && $(PY) -m tests.schema_tools write postgresql://postgres@127.0.0.1:$(PGPORT)/gw_schema)
 
 server-start:
 	@$(PG) start

@@ -127,9 +127,9 @@ class Installer:
     def applied_ids(self) -> list[str]:
         if not self._schema_exists(META_SCHEMA):
             return []
-        exists = self.conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL", [f"{META_SCHEMA}._yoyo_migration"]
-        ).fetchone()[0]
+        exists = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", [f"{META_SCHEMA}._yoyo_migration"]).fetchone()[
+            0
+        ]
         if not exists:
             return []
         rows = self.conn.execute(

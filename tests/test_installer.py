@@ -33,9 +33,7 @@ def test_fresh_install_creates_schema_and_reports_version(dsn, capsys):
         assert conn.execute("SELECT graphile_worker.schema_version()").fetchone()[0] == latest_version()
         tables = {
             r[0]
-            for r in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'graphile_worker' ORDER BY 1"
-            )
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'graphile_worker' ORDER BY 1")
         }
     assert {"_private_jobs", "_private_tasks", "_private_job_queues"} <= tables
 

@@ -41,13 +41,21 @@ def test_wheel_installs_and_migrates(tmp_path, dsn):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     where = subprocess.run(
         [str(py), "-c", "import installer.core as c; print(c.migrations_dir())"],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
     )
     assert where.returncode == 0, where.stderr
     assert str(venv) in where.stdout, "migrations must come from the installed wheel, not the source tree"
     migrate = subprocess.run(
         [str(py), "-m", "installer", "--database", dsn, "migrate"],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
     )
     assert migrate.returncode == 0, migrate.stderr
     with psycopg.connect(dsn) as conn:

@@ -6,6 +6,9 @@
 -- their references are bound when they are created, and the planner can still
 -- inline them into the calling query.
 
+-- Fail fast rather than queue behind a long transaction (yoyo wraps the file in one transaction).
+SET LOCAL lock_timeout = '10s';
+
 CREATE SCHEMA graphile_worker;
 COMMENT ON SCHEMA graphile_worker IS
   'Job queue: tables, views and functions to enqueue, run and administer jobs. Installed and upgraded by python -m installer.';
