@@ -11,7 +11,7 @@ import sys
 
 import psycopg
 
-from installer.core import Installer, InstallerError, redact
+from installer.core import CLEANUP_TASKS, Installer, InstallerError, parse_cleanup_tasks, redact
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -33,6 +33,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("status", help="show installed version and pending migrations; exit 3 if any are pending")
     rollback = commands.add_parser("rollback", help="undo migrations newer than a version")
     rollback.add_argument("--to", type=int, required=True, metavar="VERSION", help="version to go back to (0: none)")
+    cleanup = commands.add_parser(
+        "cleanup",
+        help="delete permanently failed jobs and unused task identifiers and queues (safe while workers run)",
+    )
+    cleanup.add_argument(
+        "tasks",
+        metavar="TASK[,TASK...]",
+        help=f"comma-separated cleanup tasks: {', '.join(CLEANUP_TASKS)}",
+    )
+    cleanup.add_argument(
+        "--keep-task",
+        dest="keep_tasks",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help="task identifier that GC_TASK_IDENTIFIERS must keep even without jobs (repeatable)",
+    )
     uninstall = commands.add_parser("uninstall", help="drop everything the installer created, jobs included")
     uninstall.add_argument("--yes", action="store_true", help="confirm: this deletes every job")
     return parser
@@ -43,6 +61,8 @@ def _conninfo(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Checked before connecting: a bad task name changes nothing and needs no database.
+    cleanup_tasks = parse_cleanup_tasks(args.tasks) if args.command == "cleanup" else []
     inst = Installer(_conninfo(args))
     try:
         if args.command == "migrate":
@@ -66,7 +86,13 @@ def _run(args: argparse.Namespace) -> int:
             undone = inst.rollback(args.to)
             for m in undone:
                 print(f"rolled back {m.id}")
-            print(f"schema version {inst.installed_version() or 'none'}" + ("" if undone else " (nothing to roll back)"))
+            print(
+                f"schema version {inst.installed_version() or 'none'}" + ("" if undone else " (nothing to roll back)")
+            )
+            return EXIT_OK
+        if args.command == "cleanup":
+            for task, deleted in inst.cleanup(cleanup_tasks, args.keep_tasks):
+                print(f"{task}: {deleted} deleted")
             return EXIT_OK
         if args.command == "uninstall":
             if not args.yes:

@@ -29,6 +29,10 @@ SCHEMA = "graphile_worker"
 META_SCHEMA = "graphile_worker_migrations"
 # Arbitrary, fixed advisory lock key: "gw" + "migr" in ASCII, as one bigint.
 ADVISORY_LOCK_KEY = 0x67776D696772
+# The labels of graphile_worker.cleanup_task, in the order cleanup() runs them.
+CLEANUP_TASKS = ("DELETE_PERMAFAILED_JOBS", "GC_TASK_IDENTIFIERS", "GC_JOB_QUEUES")
+# The first schema version that has graphile_worker.cleanup().
+CLEANUP_SINCE_VERSION = 2
 
 
 class InstallerError(Exception):
@@ -64,6 +68,19 @@ def shipped_migrations(migrations=None) -> list[Migration]:
     if migrations is None:
         migrations = read_migrations(str(migrations_dir()))
     return sorted((Migration(version_of(m.id), m.id) for m in migrations), key=lambda m: m.version)
+
+
+def parse_cleanup_tasks(text: str) -> list[str]:
+    """Split a comma-separated list of cleanup task names, refusing unknown ones."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    valid = ", ".join(CLEANUP_TASKS)
+    unknown = [name for name in names if name not in CLEANUP_TASKS]
+    if unknown:
+        listed = ", ".join(repr(name) for name in unknown)
+        raise InstallerError(f"unknown cleanup task {listed}; valid tasks (comma-separated): {valid}")
+    if not names:
+        raise InstallerError(f"no cleanup task given; valid tasks (comma-separated): {valid}")
+    return names
 
 
 def normalise_conninfo(conninfo: str) -> str:
@@ -213,3 +230,26 @@ class Installer:
             return True
         finally:
             self._unlock()
+
+    # -- administration ---------------------------------------------------
+
+    def cleanup(self, tasks: list[str], keep_tasks: list[str]) -> list[tuple[str, int]]:
+        """Run graphile_worker.cleanup; one (task, deleted count) per task, in execution order."""
+        version = self.installed_version()
+        if version is None or version < CLEANUP_SINCE_VERSION:
+            raise InstallerError(
+                f"cleanup needs schema version {CLEANUP_SINCE_VERSION} or newer "
+                f"(installed: {version if version is not None else 'none'}); run migrate first"
+            )
+        # The SQL function refuses a snapshot that cannot advance (its GC tasks
+        # re-check in a second statement), so do not inherit a database or role
+        # default of REPEATABLE READ.
+        self.conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+        with self.conn.transaction():
+            rows = self.conn.execute(
+                sql.SQL(
+                    "SELECT task::text, deleted_count FROM {schema}.cleanup(%s::{schema}.cleanup_task[], %s)"
+                ).format(schema=sql.Identifier(SCHEMA)),
+                [tasks, keep_tasks],
+            ).fetchall()
+        return [(task, count) for task, count in rows]
