@@ -17,10 +17,11 @@ PGTAP_DB := gw_pgtap
 # Run a recipe with the server up, and stop it whatever the outcome.
 WITH_SERVER = $(PG) start && { $(1); status=$$?; $(PG) stop; exit $$status; }
 
-.PHONY: test demo pgtap pytest lint schema bench bench-large sysdeps venv server-start server-stop clean
+.PHONY: test demo pgtap isolation pytest lint schema bench bench-large sysdeps venv server-start server-stop clean
 
 test: venv sysdeps
-	@$(call WITH_SERVER, $(MAKE) --no-print-directory pgtap && $(MAKE) --no-print-directory pytest)
+	@$(call WITH_SERVER, $(MAKE) --no-print-directory pgtap && $(MAKE) --no-print-directory isolation \
+	  && $(MAKE) --no-print-directory pytest)
 
 demo: venv
 	@$(call WITH_SERVER, bash tests/demo.sh "$(DEMO_DSN)" "$(PY)")
@@ -42,6 +43,16 @@ pgtap:
 	@$(PY) -m installer --database postgresql://postgres@127.0.0.1:$(PGPORT)/$(PGTAP_DB) migrate >/dev/null
 	@$(PSQL) -d $(PGTAP_DB) -c 'CREATE EXTENSION pgtap'
 	pg_prove -h 127.0.0.1 -p $(PGPORT) -U postgres -d $(PGTAP_DB) pgtap/*.sql
+
+# Races between two or three sessions, step by step: tests/isolation/specs/*.spec, expected output beside them.
+ISOLATION_DB := gw_isolation
+isolation:
+	@$(PSQL) -d postgres -c 'DROP DATABASE IF EXISTS $(ISOLATION_DB)' -c 'CREATE DATABASE $(ISOLATION_DB)'
+	@$(PY) -m installer --database postgresql://postgres@127.0.0.1:$(PGPORT)/$(ISOLATION_DB) migrate >/dev/null
+	@mkdir -p $(BUILD)/isolation
+	"$$($(PG) bindir)/../lib/pgxs/src/test/isolation/pg_isolation_regress" --use-existing --dbname=$(ISOLATION_DB) \
+	  --host=127.0.0.1 --port=$(PGPORT) --user=postgres --inputdir=tests/isolation --outputdir=$(BUILD)/isolation \
+	  $(notdir $(basename $(wildcard tests/isolation/specs/*.spec)))
 
 pytest:
 	$(PY) -m pytest tests
@@ -66,3 +77,11 @@ server-stop:
 clean:
 	-@$(PG) stop
 	rm -rf $(BUILD) dist
+
+# Issue 5 benchmarks (bench/admin_bench.py): admin calls, cleanup, hot path with and without
+# the version-4 indexes, batched delete. Results: a table on stdout, JSON under $(BUILD)/bench/.
+bench: venv
+	@$(call WITH_SERVER, $(PY) bench/admin_bench.py --server postgresql://postgres@127.0.0.1:$(PGPORT)/postgres --jobs 1000000 --baseline)
+
+bench-large: venv
+	@$(call WITH_SERVER, $(PY) bench/admin_bench.py --server postgresql://postgres@127.0.0.1:$(PGPORT)/postgres --jobs 10000000 --runs 3)

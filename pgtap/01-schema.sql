@@ -98,7 +98,7 @@ SELECT function_returns('graphile_worker', 'remove_job', ARRAY['text'],
 SELECT is_strict('graphile_worker', 'remove_job', ARRAY['text'], 'remove_job is strict');
 SELECT has_function('graphile_worker', 'schema_version', '{}'::text[], 'schema_version()');
 SELECT function_returns('graphile_worker', 'schema_version', '{}'::text[], 'integer', 'schema_version returns integer');
-SELECT is(graphile_worker.schema_version(), 3, 'installed schema version is the newest');
+SELECT is(graphile_worker.schema_version(), 4, 'installed schema version is the newest');
 SELECT isnt_definer('graphile_worker', 'add_job',
   ARRAY['text', 'json', 'text', 'timestamp with time zone', 'integer', 'text', 'integer', 'text[]', 'text'],
   'add_job runs with the caller''s rights');
