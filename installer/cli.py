@@ -11,10 +11,14 @@ import sys
 
 import psycopg
 
+from installer import grants, verify
+from installer.batched import run_batched_cleanup
 from installer.core import CLEANUP_TASKS, Installer, InstallerError, parse_cleanup_tasks, redact
+from installer.grants import CAPABILITIES
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_PENDING = 3
 
 
@@ -51,6 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="task identifier that GC_TASK_IDENTIFIERS must keep even without jobs (repeatable)",
     )
+    batched = commands.add_parser(
+        "cleanup-batched",
+        help="delete permanently failed jobs in batches, one short transaction each, with progress",
+    )
+    batched.add_argument("--batch-size", type=int, default=10000, metavar="N", help="jobs per batch (default 10000)")
+    for verb, text in (("grant", "grant"), ("revoke", "take back")):
+        cmd = commands.add_parser(verb, help=f"{text} a capability set (enqueue, worker, admin) to/from roles")
+        for capability in CAPABILITIES:
+            cmd.add_argument(
+                f"--{capability}",
+                action="append",
+                default=[],
+                metavar="ROLE",
+                help=f"{text} the {capability} set (repeatable)",
+            )
+    commands.add_parser("verify", help="compare the installed schema with this package; exit 1 on any drift")
     uninstall = commands.add_parser("uninstall", help="drop everything the installer created, jobs included")
     uninstall.add_argument("--yes", action="store_true", help="confirm: this deletes every job")
     return parser
@@ -60,9 +80,21 @@ def _conninfo(args: argparse.Namespace) -> str:
     return args.database or os.environ.get("DATABASE_URL") or ""
 
 
+def _progress(total: int, batch: int, seconds: float) -> None:
+    print(f"deleted {total} permanently failed jobs (batch of {batch} in {seconds * 1000:.0f} ms)", flush=True)
+
+
 def _run(args: argparse.Namespace) -> int:
     # Checked before connecting: a bad task name changes nothing and needs no database.
     cleanup_tasks = parse_cleanup_tasks(args.tasks) if args.command == "cleanup" else []
+    if args.command == "cleanup-batched":
+        result = run_batched_cleanup(_conninfo(args), args.batch_size, _progress)
+        print(f"DELETE_PERMAFAILED_JOBS: {result.deleted} deleted in {result.batches} batches")
+        return EXIT_OK
+    if args.command in ("grant", "revoke"):
+        pairs = [(cap, role) for cap in CAPABILITIES for role in getattr(args, cap)]
+        if not pairs:
+            raise UsageError(f"{args.command} needs at least one of --enqueue, --worker, --admin ROLE")
     inst = Installer(_conninfo(args))
     try:
         if args.command == "migrate":
@@ -94,6 +126,21 @@ def _run(args: argparse.Namespace) -> int:
             for task, deleted in inst.cleanup(cleanup_tasks, args.keep_tasks):
                 print(f"{task}: {deleted} deleted")
             return EXIT_OK
+        if args.command in ("grant", "revoke"):
+            action = grants.grant if args.command == "grant" else grants.revoke
+            for capability, role in pairs:
+                action(inst.conn, capability, role)
+                print(f"{args.command}ed {capability} {'to' if args.command == 'grant' else 'from'} {role}")
+            return EXIT_OK
+        if args.command == "verify":
+            pending = inst.pending()
+            if pending:
+                raise InstallerError(f"{len(pending)} migrations pending; run migrate before verify")
+            lines = verify.drift(inst.conn)
+            for line in lines:
+                print(line)
+            print(f"{len(lines)} objects differ from the package" if lines else "schema matches the package")
+            return EXIT_ERROR if lines else EXIT_OK
         if args.command == "uninstall":
             if not args.yes:
                 raise InstallerError("uninstall deletes every job; pass --yes to confirm")
@@ -104,10 +151,21 @@ def _run(args: argparse.Namespace) -> int:
         inst.close()
 
 
+class UsageError(Exception):
+    """Bad command-line usage found after parsing."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its usage message
+        return int(exc.code or 0)
     try:
         return _run(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except InstallerError as exc:
         print(f"error: {exc}", file=sys.stderr)
     except psycopg.Error as exc:

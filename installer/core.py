@@ -195,9 +195,14 @@ class Installer:
                 # We hold the advisory lock, so any lock row is a dead run's.
                 backend.break_lock()
                 with backend.lock():
-                    return action(backend)
+                    result = action(backend)
             finally:
                 backend.connection.close()
+            # Functions re-created by the migrations lose their grants; give them back.
+            from installer.grants import reapply
+
+            reapply(self.conn)
+            return result
         finally:
             self._unlock()
 

@@ -1,6 +1,6 @@
 -- Structure of schema version 1: tables, columns, constraints, indexes, view, type and functions.
 BEGIN;
-SELECT plan(62);
+SELECT plan(63);
 
 SELECT has_schema('graphile_worker', 'schema graphile_worker exists');
 SELECT tables_are('graphile_worker', ARRAY['_private_tasks', '_private_job_queues', '_private_jobs'],
@@ -98,10 +98,18 @@ SELECT function_returns('graphile_worker', 'remove_job', ARRAY['text'],
 SELECT is_strict('graphile_worker', 'remove_job', ARRAY['text'], 'remove_job is strict');
 SELECT has_function('graphile_worker', 'schema_version', '{}'::text[], 'schema_version()');
 SELECT function_returns('graphile_worker', 'schema_version', '{}'::text[], 'integer', 'schema_version returns integer');
-SELECT is(graphile_worker.schema_version(), 4, 'installed schema version is the newest');
-SELECT isnt_definer('graphile_worker', 'add_job',
-  ARRAY['text', 'json', 'text', 'timestamp with time zone', 'integer', 'text', 'integer', 'text[]', 'text'],
-  'add_job runs with the caller''s rights');
+SELECT is(graphile_worker.schema_version(), 5, 'installed schema version is the newest');
+-- The privilege model: public functions run as their owner, and PUBLIC may execute none of them.
+SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
+                WHERE p.pronamespace = 'graphile_worker'::regnamespace
+                  AND p.proname NOT LIKE '\_private\_%' AND p.proname <> 'schema_version' AND NOT p.prosecdef
+                ORDER BY 1),
+  '{}'::text[], 'every public function is SECURITY DEFINER');
+SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
+                WHERE p.pronamespace = 'graphile_worker'::regnamespace
+                  AND has_function_privilege('public', p.oid, 'EXECUTE')
+                ORDER BY 1),
+  '{}'::text[], 'PUBLIC may execute no function of the schema');
 
 -- Every function pins its search_path, or is a RETURN-form SQL function whose references are bound at creation.
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p

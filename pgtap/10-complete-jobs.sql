@@ -10,8 +10,8 @@ SELECT function_returns('graphile_worker', 'complete_jobs', ARRAY['bigint[]'], '
   'complete_jobs returns setof _private_jobs, like Graphile Worker');
 SELECT volatility_is('graphile_worker', 'complete_jobs', ARRAY['bigint[]'], 'volatile',
   'complete_jobs is volatile');
-SELECT isnt_definer('graphile_worker', 'complete_jobs', ARRAY['bigint[]'],
-  'complete_jobs runs with the caller''s rights');
+SELECT is_definer('graphile_worker', 'complete_jobs', ARRAY['bigint[]'],
+  'complete_jobs runs as the schema owner (privilege model of version 5)');
 SELECT is((SELECT proconfig FROM pg_catalog.pg_proc WHERE oid = 'graphile_worker.complete_jobs(bigint[])'::regprocedure),
   ARRAY['search_path=pg_catalog, pg_temp'],
   'complete_jobs pins search_path');

@@ -11,8 +11,8 @@ SELECT function_returns('graphile_worker', 'permanently_fail_jobs', ARRAY['bigin
   'permanently_fail_jobs returns setof _private_jobs, like Graphile Worker');
 SELECT volatility_is('graphile_worker', 'permanently_fail_jobs', ARRAY['bigint[]', 'text'], 'volatile',
   'permanently_fail_jobs is volatile');
-SELECT isnt_definer('graphile_worker', 'permanently_fail_jobs', ARRAY['bigint[]', 'text'],
-  'permanently_fail_jobs runs with the caller''s rights');
+SELECT is_definer('graphile_worker', 'permanently_fail_jobs', ARRAY['bigint[]', 'text'],
+  'permanently_fail_jobs runs as the schema owner (privilege model of version 5)');
 SELECT is((SELECT proconfig FROM pg_catalog.pg_proc
            WHERE oid = 'graphile_worker.permanently_fail_jobs(bigint[], text)'::regprocedure),
   ARRAY['search_path=pg_catalog, pg_temp'],

@@ -14,9 +14,9 @@ SELECT function_returns('graphile_worker', 'reschedule_jobs',
 SELECT volatility_is('graphile_worker', 'reschedule_jobs',
   ARRAY['bigint[]', 'timestamp with time zone', 'integer', 'integer', 'integer'], 'volatile',
   'reschedule_jobs is volatile');
-SELECT isnt_definer('graphile_worker', 'reschedule_jobs',
+SELECT is_definer('graphile_worker', 'reschedule_jobs',
   ARRAY['bigint[]', 'timestamp with time zone', 'integer', 'integer', 'integer'],
-  'reschedule_jobs runs with the caller''s rights');
+  'reschedule_jobs runs as the schema owner (privilege model of version 5)');
 SELECT is((SELECT proconfig FROM pg_catalog.pg_proc
            WHERE oid = 'graphile_worker.reschedule_jobs(bigint[], timestamptz, integer, integer, integer)'::regprocedure),
   ARRAY['search_path=pg_catalog, pg_temp'],

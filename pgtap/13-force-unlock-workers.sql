@@ -13,8 +13,8 @@ SELECT function_returns('graphile_worker', 'force_unlock_workers', ARRAY['text[]
   'force_unlock_workers returns void, like Graphile Worker');
 SELECT volatility_is('graphile_worker', 'force_unlock_workers', ARRAY['text[]'], 'volatile',
   'force_unlock_workers is volatile');
-SELECT isnt_definer('graphile_worker', 'force_unlock_workers', ARRAY['text[]'],
-  'force_unlock_workers runs with the caller''s rights');
+SELECT is_definer('graphile_worker', 'force_unlock_workers', ARRAY['text[]'],
+  'force_unlock_workers runs as the schema owner (privilege model of version 5)');
 SELECT is((SELECT proconfig FROM pg_catalog.pg_proc WHERE oid = 'graphile_worker.force_unlock_workers(text[])'::regprocedure),
   ARRAY['search_path=pg_catalog, pg_temp'],
   'force_unlock_workers pins search_path');

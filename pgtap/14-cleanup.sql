@@ -45,8 +45,8 @@ SELECT is(pg_get_function_arguments('graphile_worker.cleanup(graphile_worker.cle
   'cleanup''s parameters and their defaults');
 SELECT volatility_is('graphile_worker', 'cleanup', ARRAY['graphile_worker.cleanup_task[]', 'text[]'], 'volatile',
   'cleanup is volatile');
-SELECT isnt_definer('graphile_worker', 'cleanup', ARRAY['graphile_worker.cleanup_task[]', 'text[]'],
-  'cleanup runs with the caller''s rights');
+SELECT is_definer('graphile_worker', 'cleanup', ARRAY['graphile_worker.cleanup_task[]', 'text[]'],
+  'cleanup runs as the schema owner (privilege model of version 5)');
 SELECT is((SELECT proconfig FROM pg_catalog.pg_proc
            WHERE oid = 'graphile_worker.cleanup(graphile_worker.cleanup_task[], text[])'::regprocedure),
   ARRAY['search_path=pg_catalog, pg_temp'],

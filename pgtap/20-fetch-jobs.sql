@@ -12,8 +12,8 @@ SELECT function_returns('graphile_worker', 'fetch_jobs', ARRAY['text', 'text[]',
   'setof graphile_worker.fetched_job', 'fetch_jobs returns setof fetched_job');
 SELECT volatility_is('graphile_worker', 'fetch_jobs', ARRAY['text', 'text[]', 'integer', 'text[]'], 'volatile',
   'fetch_jobs is volatile');
-SELECT isnt_definer('graphile_worker', 'fetch_jobs', ARRAY['text', 'text[]', 'integer', 'text[]'],
-  'fetch_jobs is not security definer');
+SELECT is_definer('graphile_worker', 'fetch_jobs', ARRAY['text', 'text[]', 'integer', 'text[]'],
+  'fetch_jobs runs as the schema owner (privilege model of version 5)');
 SELECT has_index('graphile_worker', '_private_jobs', 'jobs_fetch_index', ARRAY['priority', 'run_at', 'id', 'task_id', 'job_queue_id'],
   'jobs_fetch_index orders due jobs by priority, run_at, id (including task_id, job_queue_id)');
 SELECT is(

@@ -34,8 +34,8 @@ SELECT function_returns('graphile_worker', 'delete_permafailed_jobs_batch', ARRA
   'delete_permafailed_jobs_batch returns the number deleted (bigint)');
 SELECT volatility_is('graphile_worker', 'delete_permafailed_jobs_batch', ARRAY['integer'], 'volatile',
   'delete_permafailed_jobs_batch is volatile');
-SELECT isnt_definer('graphile_worker', 'delete_permafailed_jobs_batch', ARRAY['integer'],
-  'delete_permafailed_jobs_batch runs with the caller''s rights');
+SELECT is_definer('graphile_worker', 'delete_permafailed_jobs_batch', ARRAY['integer'],
+  'delete_permafailed_jobs_batch runs as the schema owner (privilege model of version 5)');
 SELECT is((SELECT proconfig FROM pg_catalog.pg_proc
            WHERE oid = 'graphile_worker.delete_permafailed_jobs_batch(integer)'::regprocedure),
   ARRAY['search_path=pg_catalog, pg_temp'], 'delete_permafailed_jobs_batch pins search_path');

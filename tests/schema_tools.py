@@ -1,6 +1,6 @@
 """Dump and compare the graphile_worker schema (used by tests and by make schema).
 
-    python -m tests.schema_tools write DSN   # regenerate extension/schema.sql from a migrated database
+python -m tests.schema_tools write DSN   # regenerate extension/schema.sql and fingerprint.json
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ def pg_dump_path() -> str:
     raise RuntimeError("pg_dump not found")
 
 
-def dump(dsn: str, schemas: tuple[str, ...] = ("graphile_worker",)) -> str:
-    args = [pg_dump_path(), "--schema-only", "--no-owner", "--no-privileges"]
+def dump(dsn: str, schemas: tuple[str, ...] = ("graphile_worker",), privileges: bool = False) -> str:
+    args = [pg_dump_path(), "--schema-only", "--no-owner"]
+    if not privileges:
+        args.append("--no-privileges")
     for s in schemas:
         args += ["--schema", s]
     result = subprocess.run([*args, "--dbname", dsn], capture_output=True, text=True, check=True, timeout=120)
@@ -65,6 +67,14 @@ def main(argv: list[str]) -> int:
         return 2
     SCHEMA_SQL.write_text(render(argv[1]))
     print(f"wrote {SCHEMA_SQL.relative_to(ROOT)}")
+    import psycopg
+
+    from installer.verify import write_expected
+
+    with psycopg.connect(argv[1]) as conn:
+        version = conn.execute("SELECT graphile_worker.schema_version()").fetchone()[0]
+        path = write_expected(conn, version)
+    print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 
