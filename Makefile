@@ -81,7 +81,8 @@ clean:
 # Issue 5 benchmarks (bench/admin_bench.py): admin calls, cleanup, hot path with and without
 # the version-4 indexes, batched delete. Results: a table on stdout, JSON under $(BUILD)/bench/.
 bench: venv
-	@$(call WITH_SERVER, $(PY) bench/admin_bench.py --server postgresql://postgres@127.0.0.1:$(PGPORT)/postgres --jobs 1000000 --baseline)
+	@$(call WITH_SERVER, $(PY) bench/admin_bench.py --server postgresql://postgres@127.0.0.1:$(PGPORT)/postgres --jobs 1000000 --baseline \
+	  && $(PY) bench/worker_bench.py postgresql://postgres@127.0.0.1:$(PGPORT)/postgres --runs 3)
 
 bench-large: venv
 	@$(call WITH_SERVER, $(PY) bench/admin_bench.py --server postgresql://postgres@127.0.0.1:$(PGPORT)/postgres --jobs 10000000 --runs 3)
