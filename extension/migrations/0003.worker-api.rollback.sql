@@ -1,5 +1,6 @@
 -- Rollback of schema version 3: back to version 2.
 -- Drops everything 0003 created, by full signature, dependants first.
+SET LOCAL lock_timeout = '10s';
 DROP VIEW graphile_worker.worker_locks;
 DROP FUNCTION graphile_worker.release_stale_locks();
 DROP FUNCTION graphile_worker.fail_job(text, bigint, text, json);

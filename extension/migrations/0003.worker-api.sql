@@ -12,6 +12,10 @@
 -- fetch_jobs never waits for a row lock (it skips locked rows), so it cannot
 -- be part of a deadlock at all.
 
+-- The two indexes below lock the jobs table against writes while they build
+-- (about a second per million jobs): fail fast rather than queue behind a long transaction.
+SET LOCAL lock_timeout = '10s';
+
 CREATE OR REPLACE FUNCTION graphile_worker.schema_version() RETURNS integer
   LANGUAGE sql IMMUTABLE PARALLEL SAFE
   RETURN 3;
