@@ -17,7 +17,7 @@ PGTAP_DB := gw_pgtap
 # Run a recipe with the server up, and stop it whatever the outcome.
 WITH_SERVER = $(PG) start && { $(1); status=$$?; $(PG) stop; exit $$status; }
 
-.PHONY: test demo pgtap isolation pytest lint schema bench bench-large sysdeps venv server-start server-stop clean
+.PHONY: test demo pgtap isolation pytest lint schema bench bench-large soak sysdeps venv server-start server-stop clean
 
 test: venv sysdeps
 	@$(call WITH_SERVER, $(MAKE) --no-print-directory pgtap && $(MAKE) --no-print-directory isolation \
@@ -89,3 +89,9 @@ bench: venv
 
 bench-large: venv
 	@$(call WITH_SERVER, $(PY) bench/admin_bench.py --server postgresql://postgres@127.0.0.1:$(PGPORT)/postgres --jobs 10000000 --runs 3)
+
+# The soak (bench/soak.py): enqueuers, workers, admin calls and cleanup at once for SOAK_SECONDS, on loopback;
+# jobs/s, p50/p99 of each admin call, deadlocks, lost, duplicates. Table on stdout, JSON in $(BUILD)/bench/soak.json.
+SOAK_SECONDS ?= 180
+soak: venv
+	@$(call WITH_SERVER, $(PY) bench/soak.py postgresql://postgres@127.0.0.1:$(PGPORT)/postgres --seconds $(SOAK_SECONDS))
