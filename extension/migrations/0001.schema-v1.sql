@@ -190,12 +190,6 @@ BEGIN
       WHERE i IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_tasks AS t WHERE t.identifier = i)
       ON CONFLICT DO NOTHING;
-    INSERT INTO graphile_worker._private_job_queues (queue_name)
-      SELECT DISTINCT q FROM unnest(queue_names) AS q
-      WHERE q IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_job_queues AS jq WHERE jq.queue_name = q)
-      ON CONFLICT DO NOTHING;
-
     -- Lock in a fixed order (by id) so that concurrent callers cannot deadlock.
     SELECT count(*) INTO v_got_tasks FROM (
       SELECT t.id FROM graphile_worker._private_tasks AS t
@@ -203,12 +197,22 @@ BEGIN
       ORDER BY t.id
       FOR KEY SHARE
     ) AS held;
-    SELECT count(*) INTO v_got_queues FROM (
-      SELECT jq.id FROM graphile_worker._private_job_queues AS jq
-      WHERE jq.queue_name = ANY (queue_names)
-      ORDER BY jq.id
-      FOR KEY SHARE
-    ) AS held;
+    v_got_queues := 0;
+    -- Jobs without a queue (the common case) skip the queue statements.
+    IF v_want_queues > 0 THEN
+      INSERT INTO graphile_worker._private_job_queues (queue_name)
+        SELECT DISTINCT q FROM unnest(queue_names) AS q
+        WHERE q IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_job_queues AS jq WHERE jq.queue_name = q)
+        ON CONFLICT DO NOTHING;
+
+      SELECT count(*) INTO v_got_queues FROM (
+        SELECT jq.id FROM graphile_worker._private_job_queues AS jq
+        WHERE jq.queue_name = ANY (queue_names)
+        ORDER BY jq.id
+        FOR KEY SHARE
+      ) AS held;
+    END IF;
 
     EXIT WHEN v_got_tasks = v_want_tasks AND v_got_queues = v_want_queues;
   END LOOP;
@@ -240,6 +244,7 @@ AS $$
 DECLARE
   v_count bigint;
   v_duplicate text;
+  v_keys text[];
 BEGIN
   IF specs IS NULL OR cardinality(specs) = 0 THEN
     RETURN;
@@ -248,16 +253,15 @@ BEGIN
   PERFORM graphile_worker._private_check_job(s.identifier, s.queue_name, s.max_attempts, s.job_key, s.priority)
   FROM unnest(specs) AS s;
 
+  v_keys := ARRAY(SELECT s.job_key FROM unnest(specs) AS s WHERE s.job_key IS NOT NULL);
+
   -- One upsert cannot touch the same key twice; say which key instead of failing obscurely.
-  SELECT s.job_key INTO v_duplicate
-  FROM unnest(specs) AS s
-  WHERE s.job_key IS NOT NULL
-  GROUP BY s.job_key
-  HAVING count(*) > 1
-  LIMIT 1;
-  IF v_duplicate IS NOT NULL THEN
-    RAISE EXCEPTION 'job_key % appears more than once in specs', quote_literal(v_duplicate)
-      USING ERRCODE = '22023', HINT = 'Give each spec of one add_jobs call a distinct job_key.';
+  IF cardinality(v_keys) > 1 THEN
+    SELECT k INTO v_duplicate FROM unnest(v_keys) AS k GROUP BY k HAVING count(*) > 1 LIMIT 1;
+    IF v_duplicate IS NOT NULL THEN
+      RAISE EXCEPTION 'job_key % appears more than once in specs', quote_literal(v_duplicate)
+        USING ERRCODE = '22023', HINT = 'Give each spec of one add_jobs call a distinct job_key.';
+    END IF;
   END IF;
 
   PERFORM graphile_worker._private_hold_tasks_and_queues(
@@ -265,25 +269,26 @@ BEGIN
     ARRAY(SELECT s.queue_name FROM unnest(specs) AS s WHERE s.queue_name IS NOT NULL)
   );
 
-  -- Hold the existing jobs with these keys, so that no worker can take one of
-  -- them between the decision below and the upsert (it would then be neither
-  -- replaced nor superseded, and the new job silently dropped).
-  PERFORM 1
-  FROM graphile_worker._private_jobs AS jobs
-  WHERE jobs.key IN (SELECT s.job_key FROM unnest(specs) AS s WHERE s.job_key IS NOT NULL)
-  ORDER BY jobs.id
-  FOR UPDATE;
+  -- Keyless specs (the common case) skip the two statements below.
+  IF cardinality(v_keys) > 0 THEN
+    -- Hold the existing jobs with these keys, so that no worker can take one of
+    -- them between the decision below and the upsert (it would then be neither
+    -- replaced nor superseded, and the new job silently dropped).
+    PERFORM 1
+    FROM graphile_worker._private_jobs AS jobs
+    WHERE jobs.key = ANY (v_keys)
+    ORDER BY jobs.id
+    FOR UPDATE;
 
-  -- A keyed job that is running (locked) or permanently failed is out of date:
-  -- it gives up its key and will not retry, and the spec becomes a new job.
-  UPDATE graphile_worker._private_jobs AS jobs
-  SET key = NULL,
-      attempts = jobs.max_attempts,
-      updated_at = now()
-  FROM unnest(specs) AS s
-  WHERE s.job_key IS NOT NULL
-    AND jobs.key = s.job_key
-    AND jobs.is_available IS NOT TRUE;
+    -- A keyed job that is running (locked) or permanently failed is out of date:
+    -- it gives up its key and will not retry, and the spec becomes a new job.
+    UPDATE graphile_worker._private_jobs AS jobs
+    SET key = NULL,
+        attempts = jobs.max_attempts,
+        updated_at = now()
+    WHERE jobs.key = ANY (v_keys)
+      AND jobs.is_available IS NOT TRUE;
+  END IF;
 
   RETURN QUERY
   INSERT INTO graphile_worker._private_jobs AS jobs
