@@ -7,6 +7,8 @@ DROP FUNCTION graphile_worker.cleanup(graphile_worker.cleanup_task[], text[]);
 -- squawk-ignore ban-drop-type
 DROP TYPE graphile_worker.cleanup_task;
 -- squawk-ignore ban-drop-function
+DROP FUNCTION graphile_worker._private_delete_permafailed_jobs(bigint);
+-- squawk-ignore ban-drop-function
 DROP FUNCTION graphile_worker.force_unlock_workers(text[]);
 -- squawk-ignore ban-drop-function
 DROP FUNCTION graphile_worker.reschedule_jobs(bigint[], timestamptz, integer, integer, integer);
