@@ -26,6 +26,7 @@ CAPABILITIES: dict[str, dict[str, tuple[str, ...]]] = {
             "fetch_jobs",
             "complete_job",
             "complete_worker_jobs",
+            "complete_and_fetch_jobs",
             "fail_job",
             "fail_worker_jobs",
             "release_stale_locks",

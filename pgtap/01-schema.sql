@@ -58,7 +58,7 @@ SELECT is((SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef d JOIN pg_attribut
 
 SELECT has_index('graphile_worker', '_private_jobs', 'jobs_main_index',
   ARRAY['priority', 'run_at', 'id', 'task_id', 'job_queue_id'],
-  'jobs_main_index on (priority, run_at) including id, task_id, job_queue_id');
+  'jobs_main_index on (priority, run_at, id) including task_id, job_queue_id');
 SELECT has_index('graphile_worker', '_private_jobs', 'jobs_no_queue_index', ARRAY['priority', 'run_at', 'id', 'task_id'],
   'jobs_no_queue_index on (priority, run_at) including id, task_id');
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index
@@ -98,7 +98,7 @@ SELECT function_returns('graphile_worker', 'remove_job', ARRAY['text'],
 SELECT is_strict('graphile_worker', 'remove_job', ARRAY['text'], 'remove_job is strict');
 SELECT has_function('graphile_worker', 'schema_version', '{}'::text[], 'schema_version()');
 SELECT function_returns('graphile_worker', 'schema_version', '{}'::text[], 'integer', 'schema_version returns integer');
-SELECT is(graphile_worker.schema_version(), 5, 'installed schema version is the newest');
+SELECT is(graphile_worker.schema_version(), 6, 'installed schema version is the newest');
 -- The privilege model: public functions run as their owner, and PUBLIC may execute none of them.
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
                 WHERE p.pronamespace = 'graphile_worker'::regnamespace

@@ -1,6 +1,6 @@
 -- Behaviour of add_job, add_jobs and remove_job: defaults, job keys and their modes, locked jobs, bad input.
 BEGIN;
-SELECT plan(45);
+SELECT plan(50);
 
 -- Defaults of a bare add_job.
 SELECT add_job AS j FROM graphile_worker.add_job('send_email') \gset bare_
@@ -123,6 +123,16 @@ SELECT results_eq(
   'add_jobs returns the jobs in the order of the specs');
 SELECT is((SELECT count(*)::int FROM graphile_worker._private_tasks WHERE identifier LIKE 'bulk\_%'), 2,
   'add_jobs creates each task row once');
+-- Without any key, add_jobs takes its plain-insert path: same order, same fields.
+SELECT results_eq(
+  $$SELECT task_id IS NOT NULL, payload::text, priority,
+           max_attempts, flags, key
+    FROM graphile_worker.add_jobs(ARRAY[
+      ROW('bulk_c', '{"i": 1}', NULL, NULL, NULL, NULL, NULL, NULL),
+      ROW('bulk_c', NULL, 'bulkq', NULL, 4, NULL, -1, ARRAY['y', 'z'])]::graphile_worker.job_spec[])$$,
+  $$VALUES (true, '{"i": 1}', 0::smallint, 25::smallint, NULL::jsonb, NULL::text),
+           (true, '{}', -1::smallint, 4::smallint, '{"y": true, "z": true}'::jsonb, NULL::text)$$,
+  'keyless add_jobs: defaults, flags and order as the keyed path gives them');
 SELECT is_empty($$SELECT * FROM graphile_worker.add_jobs(NULL)$$, 'add_jobs(NULL) adds nothing');
 SELECT is_empty($$SELECT * FROM graphile_worker.add_jobs('{}')$$, 'add_jobs(empty array) adds nothing');
 
@@ -161,6 +171,21 @@ SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('a', NULL, NULL, NU
                                                           ROW('b', NULL, NULL, NULL, NULL, 'same', NULL, NULL)
                                                    ]::graphile_worker.job_spec[])$$, '22023', NULL,
   'add_jobs with one key twice raises 22023');
+-- A bad spec after good ones: its own error, and the good ones are not added either.
+SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('fine', NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+                                                          ROW('fine', NULL, NULL, NULL, 0, NULL, NULL, NULL)
+                                                   ]::graphile_worker.job_spec[])$$, '22003',
+  'max_attempts is 0; it must be between 1 and 32767', 'add_jobs: a bad second spec raises its error, naming the argument');
+SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('fine', NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+                                                          ROW(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+                                                   ]::graphile_worker.job_spec[])$$, '22004',
+  'identifier must not be null', 'add_jobs: a NULL identifier in a later spec raises 22004');
+SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('fine', NULL, repeat('q', 129), NULL, NULL, NULL, NULL, NULL)
+                                                   ]::graphile_worker.job_spec[])$$, '22023', NULL,
+  'add_jobs: a queue_name over 128 characters raises 22023');
+SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('fine', NULL, NULL, NULL, NULL, '', NULL, NULL)
+                                                   ]::graphile_worker.job_spec[])$$, '22023', NULL,
+  'add_jobs: an empty job_key raises 22023');
 SELECT is((SELECT count(*) FROM graphile_worker._private_jobs), :before::bigint, 'failed calls added no job');
 SELECT * FROM finish();
 ROLLBACK;
