@@ -17,7 +17,7 @@ PGTAP_DB := gw_pgtap
 # Run a recipe with the server up, and stop it whatever the outcome.
 WITH_SERVER = $(PG) start && { $(1); status=$$?; $(PG) stop; exit $$status; }
 
-.PHONY: test demo pgtap isolation pytest lint schema bench bench-large soak sysdeps venv server-start server-stop clean
+.PHONY: test demo pgtap isolation pytest lint schema bench bench-admin bench-large soak sysdeps venv server-start server-stop clean
 
 test: venv sysdeps
 	@$(call WITH_SERVER, $(MAKE) --no-print-directory pgtap && $(MAKE) --no-print-directory isolation \
@@ -81,9 +81,17 @@ clean:
 	-@$(PG) stop
 	rm -rf $(BUILD) dist
 
-# Issue 5 benchmarks (bench/admin_bench.py): admin calls, cleanup, hot path with and without
-# the version-4 indexes, batched delete. Results: a table on stdout, JSON under $(BUILD)/bench/.
+# graphile-worker 0.18.0 (npm, installed under $(BUILD)/node on first use) against our schema on the same
+# server, with fsync on (bench/compare.py): a table of ratios on stdout, every run in $(BUILD)/bench/compare.json.
+# COMPARE_ARGS passes flags, e.g. COMPARE_ARGS='--skip-admin --runs 1'.
+COMPARE_ARGS ?=
 bench: venv
+	@$(call WITH_SERVER, $(PY) bench/compare.py postgresql://postgres@127.0.0.1:$(PGPORT)/postgres $(COMPARE_ARGS))
+
+# Issue 5 benchmarks (bench/admin_bench.py): admin calls, cleanup, hot path with and without
+# the version-4 indexes, batched delete; then the worker API benchmark (bench/worker_bench.py).
+# Results: a table on stdout, JSON under $(BUILD)/bench/.
+bench-admin: venv
 	@$(call WITH_SERVER, $(PY) bench/admin_bench.py --server postgresql://postgres@127.0.0.1:$(PGPORT)/postgres --jobs 1000000 --baseline \
 	  && $(PY) bench/worker_bench.py postgresql://postgres@127.0.0.1:$(PGPORT)/postgres --runs 3)
 
