@@ -155,12 +155,15 @@ COMMENT ON TABLE graphile_worker._private_jobs IS 'Private: one row per job unti
 CREATE FUNCTION graphile_worker._private_fail_jobs(worker_id text, job_ids bigint[], error_message text, replacement_payload json) RETURNS SETOF graphile_worker._private_jobs
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 DECLARE
   v_jobs graphile_worker._private_jobs[];
   v_queue_ids integer[];
 BEGIN
-  PERFORM graphile_worker._private_check_worker_id(worker_id);
+  IF worker_id IS NULL OR worker_id = '' THEN  -- the check raises; calling it only then saves a call per job
+    PERFORM graphile_worker._private_check_worker_id(worker_id);
+  END IF;
   IF error_message IS NULL THEN
     RAISE EXCEPTION 'error_message must not be null'
       USING ERRCODE = '22004', HINT = 'Pass the error text; it is stored in last_error for the next attempt and for DBAs.';
@@ -171,12 +174,8 @@ BEGIN
 
   -- A job whose attempts reached max_attempts is no longer available once
   -- unlocked (is_available): it stays, permanently failed, for cleanup.
-  WITH held AS (
-    SELECT j.id FROM graphile_worker._private_jobs AS j
-    WHERE j.id = ANY (_private_fail_jobs.job_ids) AND j.locked_by = _private_fail_jobs.worker_id
-    ORDER BY j.id
-    FOR UPDATE
-  ), failed AS (
+  -- Rows are locked in id order, as in complete_worker_jobs.
+  WITH failed AS (
     UPDATE graphile_worker._private_jobs AS j
     SET last_error = _private_fail_jobs.error_message,
         run_at = GREATEST(now(), j.run_at) + graphile_worker._private_retry_delay(j.attempts),
@@ -184,8 +183,7 @@ BEGIN
         locked_at = NULL,
         locked_by = NULL,
         updated_at = now()
-    FROM held
-    WHERE j.id = held.id AND j.locked_by = _private_fail_jobs.worker_id
+    WHERE j.id = ANY (_private_fail_jobs.job_ids) AND j.locked_by = _private_fail_jobs.worker_id
     RETURNING j.*
   )
   SELECT array_agg(failed ORDER BY failed.id),
@@ -207,8 +205,8 @@ CREATE FUNCTION graphile_worker._private_hold_tasks_and_queues(identifiers text[
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-  v_want_tasks integer := (SELECT count(DISTINCT i) FROM unnest(identifiers) AS i WHERE i IS NOT NULL);
-  v_want_queues integer := (SELECT count(DISTINCT q) FROM unnest(queue_names) AS q WHERE q IS NOT NULL);
+  v_want_tasks integer := coalesce(cardinality(identifiers), 0);
+  v_want_queues integer := coalesce(cardinality(queue_names), 0);
   v_got_tasks integer;
   v_got_queues integer := 0;
 BEGIN
@@ -359,28 +357,34 @@ DECLARE
   v_count bigint;
   v_duplicate text;
   v_keys text[];
-  v_bad graphile_worker.job_spec;
+  v_identifiers text[];
+  v_queue_names text[];
+  v_bad bigint;
+  v_bad_spec graphile_worker.job_spec;
 BEGIN
   IF specs IS NULL OR cardinality(specs) = 0 THEN
     RETURN;
   END IF;
 
-  -- The first spec that _private_check_job would refuse, if any (the same
-  -- conditions; the function stays the one place for the messages).
-  SELECT s.* INTO v_bad
-  FROM unnest(specs) AS s
-  WHERE s.identifier IS NULL
-     OR length(s.identifier) > 128
-     OR length(s.queue_name) > 128
-     OR s.job_key = '' OR length(s.job_key) > 512
-     OR s.max_attempts < 1
-  LIMIT 1;
-  IF FOUND THEN
-    PERFORM graphile_worker._private_check_job(
-      v_bad.identifier, v_bad.queue_name, v_bad.max_attempts, v_bad.job_key, v_bad.priority);
+  -- One pass over the specs: the first one _private_check_job would refuse
+  -- (the same conditions; that function stays the one place for the
+  -- messages), the keys, and the task and queue names without repeats.
+  SELECT min(s.n) FILTER (WHERE s.identifier IS NULL
+                             OR length(s.identifier) > 128
+                             OR length(s.queue_name) > 128
+                             OR s.job_key = '' OR length(s.job_key) > 512
+                             OR s.max_attempts < 1),
+         coalesce(array_agg(s.job_key) FILTER (WHERE s.job_key IS NOT NULL), '{}'),
+         array_agg(DISTINCT s.identifier),
+         coalesce(array_agg(DISTINCT s.queue_name) FILTER (WHERE s.queue_name IS NOT NULL), '{}')
+  INTO v_bad, v_keys, v_identifiers, v_queue_names
+  FROM unnest(specs) WITH ORDINALITY AS s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, n);
+  IF v_bad IS NOT NULL THEN
+    -- (ordinality counts from 1 whatever the array's lower bound)
+    v_bad_spec := specs[array_lower(specs, 1) + v_bad - 1];
+    PERFORM graphile_worker._private_check_job(v_bad_spec.identifier, v_bad_spec.queue_name,
+      v_bad_spec.max_attempts, v_bad_spec.job_key, v_bad_spec.priority);
   END IF;
-
-  v_keys := ARRAY(SELECT s.job_key FROM unnest(specs) AS s WHERE s.job_key IS NOT NULL);
 
   -- One upsert cannot touch the same key twice; say which key instead of failing obscurely.
   IF cardinality(v_keys) > 1 THEN
@@ -391,10 +395,7 @@ BEGIN
     END IF;
   END IF;
 
-  PERFORM graphile_worker._private_hold_tasks_and_queues(
-    ARRAY(SELECT DISTINCT s.identifier FROM unnest(specs) AS s),
-    ARRAY(SELECT DISTINCT s.queue_name FROM unnest(specs) AS s WHERE s.queue_name IS NOT NULL)
-  );
+  PERFORM graphile_worker._private_hold_tasks_and_queues(v_identifiers, v_queue_names);
 
   IF cardinality(v_keys) = 0 THEN
     -- No keys, no conflicts: a plain insert. With ON CONFLICT every row would
@@ -570,7 +571,9 @@ CREATE FUNCTION graphile_worker.complete_and_fetch_jobs(worker_id text, complete
     AS $$
 BEGIN
   -- Checked here as well, so that a bad worker_id fails before anything is completed.
-  PERFORM graphile_worker._private_check_worker_id(worker_id);
+  IF worker_id IS NULL OR worker_id = '' THEN
+    PERFORM graphile_worker._private_check_worker_id(worker_id);
+  END IF;
   IF completed_job_ids IS NOT NULL AND cardinality(completed_job_ids) > 0 THEN
     PERFORM graphile_worker.complete_worker_jobs(worker_id, completed_job_ids);
   END IF;
@@ -587,7 +590,9 @@ CREATE FUNCTION graphile_worker.complete_job(worker_id text, job_id bigint) RETU
 DECLARE
   v_job graphile_worker._private_jobs;
 BEGIN
-  PERFORM graphile_worker._private_check_worker_id(worker_id);
+  IF worker_id IS NULL OR worker_id = '' THEN  -- the check raises; calling it only then saves a call per job
+    PERFORM graphile_worker._private_check_worker_id(worker_id);
+  END IF;
   DELETE FROM graphile_worker._private_jobs AS j
   WHERE j.id = complete_job.job_id AND j.locked_by = complete_job.worker_id
   RETURNING j.* INTO v_job;
@@ -618,26 +623,25 @@ COMMENT ON FUNCTION graphile_worker.complete_jobs(job_ids bigint[]) IS 'Deletes 
 CREATE FUNCTION graphile_worker.complete_worker_jobs(worker_id text, job_ids bigint[]) RETURNS SETOF graphile_worker._private_jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 DECLARE
   v_jobs graphile_worker._private_jobs[];
   v_queue_ids integer[];
 BEGIN
-  PERFORM graphile_worker._private_check_worker_id(worker_id);
+  IF worker_id IS NULL OR worker_id = '' THEN  -- the check raises; calling it only then saves a call per job
+    PERFORM graphile_worker._private_check_worker_id(worker_id);
+  END IF;
   IF job_ids IS NULL OR cardinality(job_ids) = 0 THEN
     RETURN;
   END IF;
 
-  -- Rows are locked in id order, so two callers with overlapping ids cannot deadlock.
-  WITH held AS (
-    SELECT j.id FROM graphile_worker._private_jobs AS j
-    WHERE j.id = ANY (complete_worker_jobs.job_ids) AND j.locked_by = complete_worker_jobs.worker_id
-    ORDER BY j.id
-    FOR UPDATE
-  ), deleted AS (
+  -- The DELETE locks its rows in id order (see plan_cache_mode above), so
+  -- two callers with overlapping ids cannot deadlock; version 5 locked them
+  -- first in a separate step, which wrote each row twice.
+  WITH deleted AS (
     DELETE FROM graphile_worker._private_jobs AS j
-    USING held
-    WHERE j.id = held.id AND j.locked_by = complete_worker_jobs.worker_id
+    WHERE j.id = ANY (complete_worker_jobs.job_ids) AND j.locked_by = complete_worker_jobs.worker_id
     RETURNING j.*
   )
   SELECT array_agg(deleted ORDER BY deleted.id),
@@ -733,7 +737,9 @@ DECLARE
       AND (forbidden_flags IS NULL OR j.flags IS NULL OR NOT (j.flags ?| forbidden_flags))
     ORDER BY j.priority, j.run_at, j.id;
 BEGIN
-  PERFORM graphile_worker._private_check_worker_id(worker_id);
+  IF worker_id IS NULL OR worker_id = '' THEN  -- the check raises; calling it only then saves a call per job
+    PERFORM graphile_worker._private_check_worker_id(worker_id);
+  END IF;
   IF batch_size IS NULL THEN
     RAISE EXCEPTION 'batch_size must not be null'
       USING ERRCODE = '22004', HINT = 'Pass how many jobs to fetch at most, 1 to 10000.';

@@ -1,6 +1,6 @@
 -- Behaviour of add_job, add_jobs and remove_job: defaults, job keys and their modes, locked jobs, bad input.
 BEGIN;
-SELECT plan(50);
+SELECT plan(51);
 
 -- Defaults of a bare add_job.
 SELECT add_job AS j FROM graphile_worker.add_job('send_email') \gset bare_
@@ -180,6 +180,8 @@ SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('fine', NULL, NULL,
                                                           ROW(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
                                                    ]::graphile_worker.job_spec[])$$, '22004',
   'identifier must not be null', 'add_jobs: a NULL identifier in a later spec raises 22004');
+SELECT throws_ok($$SELECT graphile_worker.add_jobs('[0:1]={"(fine,,,,,,,)","(fine,,,,0,,,)"}'::graphile_worker.job_spec[])$$, '22003',
+  'max_attempts is 0; it must be between 1 and 32767', 'add_jobs: the bad spec is found in an array whose subscripts start at 0');
 SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('fine', NULL, repeat('q', 129), NULL, NULL, NULL, NULL, NULL)
                                                    ]::graphile_worker.job_spec[])$$, '22023', NULL,
   'add_jobs: a queue_name over 128 characters raises 22023');
