@@ -476,8 +476,10 @@ BEGIN
     WHERE q.id = ANY (v_queue_ids);
   END IF;
 
-  -- Left joins: a job we locked is returned whatever happened to its task or
-  -- queue row, rather than stay locked without a worker knowing of it.
+  -- The names come from one primary-key lookup per returned job (version 5
+  -- joined, reading every task and queue row on each call). A job we locked is
+  -- returned whatever happened to its task or queue row (the name is then
+  -- NULL), rather than stay locked without a worker knowing of it.
   RETURN QUERY
   WITH locked AS (
     UPDATE graphile_worker._private_jobs AS j
@@ -488,11 +490,14 @@ BEGIN
     WHERE j.id = ANY (v_job_ids)
     RETURNING j.*
   )
-  SELECT l.id, t.identifier, q.queue_name, l.payload, l.priority, l.run_at, l.attempts, l.max_attempts,
+  SELECT l.id,
+         (SELECT t.identifier FROM graphile_worker._private_tasks AS t WHERE t.id = l.task_id),
+         CASE WHEN l.job_queue_id IS NOT NULL THEN
+           (SELECT q.queue_name FROM graphile_worker._private_job_queues AS q WHERE q.id = l.job_queue_id)
+         END,
+         l.payload, l.priority, l.run_at, l.attempts, l.max_attempts,
          l.key, l.flags, l.locked_at, l.locked_by, l.last_error, l.revision, l.created_at
   FROM locked AS l
-  LEFT JOIN graphile_worker._private_tasks AS t ON t.id = l.task_id
-  LEFT JOIN graphile_worker._private_job_queues AS q ON q.id = l.job_queue_id
   ORDER BY l.priority, l.run_at, l.id;
 END;
 $$;
