@@ -37,6 +37,9 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import backend_cpu_ms, log  # noqa: E402
+from benchlib import with_dbname as dsn_for  # noqa: E402
+
 from installer.batched import run_batched_cleanup  # noqa: E402
 from installer.core import Installer  # noqa: E402
 
@@ -52,32 +55,6 @@ TARGETS_MS = {
     "permanently_fail_jobs (10,000 ids)": (110, 165),
     "reschedule_jobs (10,000 ids)": (115, 172.5),
 }
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def backend_cpu_ms(pid: int) -> float | None:
-    """CPU time the server process pid has used so far (Linux, server on this machine), else None.
-
-    On a machine shared with other work, wall-clock times vary with the load;
-    the CPU time of the backend that ran a call hardly does.
-    """
-    try:
-        with open(f"/proc/{pid}/sched") as f:
-            for line in f:
-                if line.startswith("se.sum_exec_runtime"):
-                    return float(line.split(":")[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def dsn_for(server: str, dbname: str) -> str:
-    params = psycopg.conninfo.conninfo_to_dict(server)
-    params["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**params)
 
 
 class Bench:

@@ -55,6 +55,8 @@ from psycopg import errors, sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import log, with_dbname  # noqa: E402
+
 from installer.core import Installer  # noqa: E402
 
 SOAK_DB = "gw_soak"
@@ -88,14 +90,6 @@ $$;
 CREATE TRIGGER soak_log_delete AFTER DELETE ON graphile_worker._private_jobs
   REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION soak_log_delete();
 """
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def with_dbname(dsn: str, dbname: str) -> str:
-    return psycopg.conninfo.make_conninfo(dsn, dbname=dbname)
 
 
 def check_loopback(dsn: str) -> None:

@@ -36,17 +36,11 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import log, with_dbname  # noqa: E402
+
 from installer.core import Installer  # noqa: E402
 
 BENCH_DB = "gw_worker_bench"
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def with_dbname(dsn: str, dbname: str) -> str:
-    return psycopg.conninfo.make_conninfo(dsn, dbname=dbname)
 
 
 def cycle_client(dsn: str, worker_id: str, batch_size: int, ready, go, counts) -> None:
