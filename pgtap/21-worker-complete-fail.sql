@@ -2,7 +2,7 @@
 -- backoff rule: holder only, queues released, retry times, permanent failure,
 -- payload replacement.
 BEGIN;
-SELECT plan(50);
+SELECT plan(52);
 
 -- Structure -------------------------------------------------------------------
 
@@ -35,6 +35,15 @@ SELECT volatility_is('graphile_worker', 'fail_worker_jobs', ARRAY['text', 'bigin
   'fail_worker_jobs is volatile');
 SELECT volatility_is('graphile_worker', '_private_retry_delay', ARRAY['integer'], 'immutable',
   '_private_retry_delay is immutable');
+
+-- The multi-row functions lock their rows in id order through the primary-key
+-- scan of their generic plan (version 6); the setting that keeps that plan is part of it.
+SELECT ok((SELECT proconfig @> ARRAY['plan_cache_mode=force_generic_plan'] FROM pg_catalog.pg_proc
+           WHERE oid = 'graphile_worker.complete_worker_jobs(text, bigint[])'::regprocedure),
+  'complete_worker_jobs keeps its generic plan (rows locked in id order)');
+SELECT ok((SELECT proconfig @> ARRAY['plan_cache_mode=force_generic_plan'] FROM pg_catalog.pg_proc
+           WHERE oid = 'graphile_worker._private_fail_jobs(text, bigint[], text, json)'::regprocedure),
+  '_private_fail_jobs keeps its generic plan (rows locked in id order)');
 
 -- Argument errors ---------------------------------------------------------------
 
