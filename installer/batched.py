@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from installer.core import SCHEMA, InstallerError, connect, normalise_conninfo, redact
+from installer.core import SCHEMA, Installer, InstallerError, redact
 
 # The first schema version that has graphile_worker.delete_permafailed_jobs_batch().
 BATCHED_SINCE_VERSION = 4
@@ -33,53 +33,58 @@ class BatchedResult:
     longest_batch_seconds: float
 
 
+def check_batch_size(batch_size) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InstallerError(f"batch size must be a whole number of at least 1, not {batch_size!r}")
+
+
 def run_batched_cleanup(
-    conninfo: str,
+    target: Installer | str,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress_callback: ProgressCallback | None = None,
 ) -> BatchedResult:
     """Delete every unlocked, permanently failed job, batch_size per transaction.
 
-    Stops after the first batch that deletes fewer than batch_size jobs (nothing
-    left, or only jobs that are locked or held by other transactions). Each
-    batch commits before the next starts; interrupting the loop (Ctrl-C) loses
-    at most the batch in flight, which rolls back. Raises InstallerError for a
-    bad batch_size, a missing or too old schema, or a database error.
+    target is an Installer, or a connection string to open one with (and close
+    afterwards); either way the Installer's trust check has run before the first
+    call into the schema. Stops after the first batch that deletes fewer than
+    batch_size jobs (nothing left, or only jobs that are locked or held by other
+    transactions). Each batch commits before the next starts; interrupting the
+    loop (Ctrl-C) loses at most the batch in flight, which rolls back. Raises
+    InstallerError for a bad batch_size, an untrusted, missing or too old schema,
+    or a database error.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InstallerError(f"batch size must be a whole number of at least 1, not {batch_size!r}")
-    conninfo = normalise_conninfo(conninfo)
-    conn = connect(conninfo)
+    check_batch_size(batch_size)
+    inst = Installer(target) if isinstance(target, str) else target
     try:
-        version = _installed_version(conn)
-        if version is None or version < BATCHED_SINCE_VERSION:
-            raise InstallerError(
-                f"batched cleanup needs schema version {BATCHED_SINCE_VERSION} or newer "
-                f"(installed: {version if version is not None else 'none'}); run migrate first"
-            )
-        statement = sql.SQL("SELECT {}.delete_permafailed_jobs_batch(%s)").format(sql.Identifier(SCHEMA))
-        deleted = batches = 0
-        longest = 0.0
-        while True:
-            started = time.perf_counter()
-            # autocommit: the call is its own transaction, committed when it returns.
-            batch = conn.execute(statement, [batch_size]).fetchone()[0]
-            seconds = time.perf_counter() - started
-            deleted += batch
-            batches += 1
-            longest = max(longest, seconds)
-            if progress_callback is not None:
-                progress_callback(deleted, batch, seconds)
-            if batch < batch_size:
-                return BatchedResult(deleted, batches, longest)
+        return _run(inst, batch_size, progress_callback)
     except psycopg.Error as exc:
         message = " ".join(str(exc).split())
-        raise InstallerError(f"batched cleanup failed: {redact(conninfo, message)}") from None
+        raise InstallerError(f"batched cleanup failed: {redact(inst.conninfo, message)}") from None
     finally:
-        conn.close()
+        if inst is not target:
+            inst.close()
 
 
-def _installed_version(conn: psycopg.Connection) -> int | None:
-    if conn.execute("SELECT to_regproc(%s) IS NULL", [f"{SCHEMA}.schema_version"]).fetchone()[0]:
-        return None
-    return conn.execute(sql.SQL("SELECT {}.schema_version()").format(sql.Identifier(SCHEMA))).fetchone()[0]
+def _run(inst: Installer, batch_size: int, progress_callback: ProgressCallback | None) -> BatchedResult:
+    version = inst.installed_version()
+    if version is None or version < BATCHED_SINCE_VERSION:
+        raise InstallerError(
+            f"batched cleanup needs schema version {BATCHED_SINCE_VERSION} or newer "
+            f"(installed: {version if version is not None else 'none'}); run migrate first"
+        )
+    statement = sql.SQL("SELECT {}(%s)").format(sql.Identifier(SCHEMA, "delete_permafailed_jobs_batch"))
+    deleted = batches = 0
+    longest = 0.0
+    while True:
+        started = time.perf_counter()
+        # autocommit: the call is its own transaction, committed when it returns.
+        batch = inst.conn.execute(statement, [batch_size]).fetchone()[0]
+        seconds = time.perf_counter() - started
+        deleted += batch
+        batches += 1
+        longest = max(longest, seconds)
+        if progress_callback is not None:
+            progress_callback(deleted, batch, seconds)
+        if batch < batch_size:
+            return BatchedResult(deleted, batches, longest)

@@ -12,8 +12,15 @@ import sys
 import psycopg
 
 from installer import grants, verify
-from installer.batched import run_batched_cleanup
-from installer.core import CLEANUP_TASKS, Installer, InstallerError, parse_cleanup_tasks, redact
+from installer.batched import check_batch_size, run_batched_cleanup
+from installer.core import (
+    CLEANUP_TASKS,
+    DEFAULT_LOCK_TIMEOUT,
+    Installer,
+    InstallerError,
+    parse_cleanup_tasks,
+    redact,
+)
 from installer.grants import CAPABILITIES
 
 EXIT_OK = 0
@@ -32,10 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DSN",
         help="libpq connection string or URI; default: $DATABASE_URL, else libpq's PG* variables",
     )
+    # The commands that change the schema wait for the installer's advisory lock.
+    locking = argparse.ArgumentParser(add_help=False)
+    locking.add_argument(
+        "--lock-timeout",
+        type=_seconds,
+        default=DEFAULT_LOCK_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up waiting for another run's lock after this long (default {DEFAULT_LOCK_TIMEOUT}; 0: no limit)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("migrate", help="apply every pending migration (safe to run concurrently)")
+    commands.add_parser("migrate", parents=[locking], help="apply every pending migration (safe to run concurrently)")
     commands.add_parser("status", help="show installed version and pending migrations; exit 3 if any are pending")
-    rollback = commands.add_parser("rollback", help="undo migrations newer than a version")
+    rollback = commands.add_parser("rollback", parents=[locking], help="undo migrations newer than a version")
     rollback.add_argument("--to", type=int, required=True, metavar="VERSION", help="version to go back to (0: none)")
     cleanup = commands.add_parser(
         "cleanup",
@@ -71,9 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
                 help=f"{text} the {capability} set (repeatable)",
             )
     commands.add_parser("verify", help="compare the installed schema with this package; exit 1 on any drift")
-    uninstall = commands.add_parser("uninstall", help="drop everything the installer created, jobs included")
+    uninstall = commands.add_parser(
+        "uninstall", parents=[locking], help="drop everything the installer created, jobs included"
+    )
     uninstall.add_argument("--yes", action="store_true", help="confirm: this deletes every job")
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, not {text!r}")
+    return value
 
 
 def _conninfo(args: argparse.Namespace) -> str:
@@ -88,15 +116,18 @@ def _run(args: argparse.Namespace) -> int:
     # Checked before connecting: a bad task name changes nothing and needs no database.
     cleanup_tasks = parse_cleanup_tasks(args.tasks) if args.command == "cleanup" else []
     if args.command == "cleanup-batched":
-        result = run_batched_cleanup(_conninfo(args), args.batch_size, _progress)
-        print(f"DELETE_PERMAFAILED_JOBS: {result.deleted} deleted in {result.batches} batches")
-        return EXIT_OK
+        check_batch_size(args.batch_size)
     if args.command in ("grant", "revoke"):
         pairs = [(cap, role) for cap in CAPABILITIES for role in getattr(args, cap)]
         if not pairs:
             raise UsageError(f"{args.command} needs at least one of --enqueue, --worker, --admin ROLE")
-    inst = Installer(_conninfo(args))
+    # The one way in: Installer connects, pins search_path and checks trust before anything else.
+    inst = Installer(_conninfo(args), getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT))
     try:
+        if args.command == "cleanup-batched":
+            result = run_batched_cleanup(inst, args.batch_size, _progress)
+            print(f"DELETE_PERMAFAILED_JOBS: {result.deleted} deleted in {result.batches} batches")
+            return EXIT_OK
         if args.command == "migrate":
             applied = inst.migrate()
             for m in applied:
@@ -129,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.command in ("grant", "revoke"):
             action = grants.grant if args.command == "grant" else grants.revoke
             for capability, role in pairs:
-                action(inst.conn, capability, role)
+                action(inst, capability, role)
                 print(f"{args.command}ed {capability} {'to' if args.command == 'grant' else 'from'} {role}")
             return EXIT_OK
         if args.command == "verify":

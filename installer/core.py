@@ -1,11 +1,34 @@
 """Install, upgrade and inspect the graphile_worker schema with yoyo-migrations.
 
-Every command opens its own connections from one libpq connection string
-(a URI or key=value pairs; empty means libpq's defaults: PGHOST, PGUSER, ...).
+Every command goes through Installer: it connects from one libpq connection
+string (a URI or key=value pairs; empty means libpq's defaults: PGHOST, PGUSER,
+...), pins the session's search_path, and checks that it may trust both schemas
+before it reads or calls anything in them.
+
+Trust: the installer runs no code and reads no rows that a less privileged role
+could have planted, since that code would run with the installer's rights. A
+schema it uses (graphile_worker, graphile_worker_migrations) and every table,
+view, sequence, index, function, type and operator in it must be owned by the
+connecting role or by a superuser (a superuser can do anything already, so
+trusting one gives nothing away). Owning the other schema earns no trust: a
+squatter can create both. The bookkeeping tables may have no trigger, rule or
+policy (the installer makes none) and may grant nothing but SELECT to another
+role, and neither schema may grant CREATE to another role. Otherwise every command
+refuses, in one line naming the object and its owner, before it changes anything.
+A schema installed by another role (not a superuser) is therefore refused too:
+run the installer as the role that owns it.
+
+search_path: a database or role default (ALTER DATABASE ... SET search_path)
+could put look-alikes of catalog functions first. Every connection therefore
+sets search_path to pg_catalog, pg_temp before anything else (yoyo's connection
+to pg_catalog, graphile_worker_migrations, pg_temp), and every catalog function
+the installer calls is named with its schema.
 
 Concurrency: yoyo's own lock is a row in a table, which a killed run leaves
 behind. We therefore hold a session-level advisory lock around every command
-that changes the schema. A second migrate waits for it; a killed migrate's
+that changes the schema. A second migrate waits for it (lock_timeout seconds at
+most, then it gives up naming the holder, since any role may take the same
+lock); a killed migrate's
 backend releases it as it dies. Whoever holds the advisory lock is the only
 possible owner of yoyo's lock row, so it may clear a row left by a dead run.
 """
@@ -33,6 +56,15 @@ ADVISORY_LOCK_KEY = 0x67776D696772
 CLEANUP_TASKS = ("DELETE_PERMAFAILED_JOBS", "GC_TASK_IDENTIFIERS", "GC_JOB_QUEUES")
 # The first schema version that has graphile_worker.cleanup().
 CLEANUP_SINCE_VERSION = 2
+# Seconds to wait for the advisory lock before giving up (0: wait for ever).
+DEFAULT_LOCK_TIMEOUT = 60
+# The session's search_path: pg_catalog first, so that nothing a database or role
+# default puts on the path (ALTER DATABASE ... SET search_path) can shadow a catalog
+# function; the installer also names pg_catalog in every call it writes.
+PINNED_SEARCH_PATH = "pg_catalog, pg_temp"
+# yoyo names its tables unqualified in one query (its internal schema version), so
+# its connection also has the bookkeeping schema on its path, after pg_catalog.
+YOYO_SEARCH_PATH = f"pg_catalog, {META_SCHEMA}, pg_temp"
 
 
 class InstallerError(Exception):
@@ -103,20 +135,48 @@ def redact(conninfo: str, text: str) -> str:
 
 
 def connect(conninfo: str) -> psycopg.Connection:
+    """An autocommit connection whose search_path is PINNED_SEARCH_PATH before any other statement."""
     try:
-        return psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
         message = " ".join(str(exc).split())
         raise InstallerError(f"cannot connect to the database: {redact(conninfo, message)}") from None
+    conn.execute(f"SET search_path = {PINNED_SEARCH_PATH}")
+    return conn
 
 
 class _Backend(PostgresqlPsycopgBackend):
-    """yoyo's psycopg 3 backend, connecting with a libpq string and keeping
-    its tables in META_SCHEMA (search_path is set to it on connect)."""
+    """yoyo's psycopg 3 backend, connecting with a libpq string and keeping its
+    tables in META_SCHEMA.
+
+    yoyo sets search_path to its schema alone; here pg_catalog stays first
+    (YOYO_SEARCH_PATH), so tables are created with their schema named, and the
+    test table yoyo would create to probe for transactional DDL is skipped
+    (PostgreSQL has it)."""
 
     def connect(self, dburi):
-        self.schema = META_SCHEMA
         return connect(dburi.args["conninfo"])
+
+    def init_connection(self, connection):
+        connection.execute(f"SET search_path = {YOYO_SEARCH_PATH}")
+
+    def __getattr__(self, attrname):
+        # yoyo writes {backend.lock_table_quoted} and the like for its table names.
+        if attrname.endswith("_table_quoted"):
+            table = getattr(self, attrname[: -len("_quoted")])
+            return f"{self.quote_identifier(META_SCHEMA)}.{self.quote_identifier(table)}"
+        return super().__getattr__(attrname)
+
+    def list_tables(self, **kwargs):
+        rows = self.execute(
+            "SELECT c.relname FROM pg_catalog.pg_class AS c"
+            " WHERE c.relnamespace = pg_catalog.to_regnamespace(:schema) AND c.relkind = 'r'",
+            {"schema": META_SCHEMA},
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def _check_transactional_ddl(self):
+        return True
 
 
 def _backend(conninfo: str) -> _Backend:
@@ -126,40 +186,179 @@ def _backend(conninfo: str) -> _Backend:
     return backend
 
 
+# SQL: whether the role with oid {0} is one whose objects the installer trusts.
+_TRUSTED = (
+    "({0} = (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)"
+    " OR coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.oid = {0}), false))"
+)
+# SQL: how a message names the relation c (in a query that has pg_class AS c).
+_RELATION = (
+    "CASE c.relkind WHEN 'r' THEN 'table ' WHEN 'p' THEN 'table ' WHEN 'v' THEN 'view '"
+    " WHEN 'm' THEN 'materialized view ' WHEN 'S' THEN 'sequence ' WHEN 'i' THEN 'index '"
+    " WHEN 'I' THEN 'index ' WHEN 'f' THEN 'foreign table ' ELSE 'relation ' END"
+    " || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)"
+)
+# What exists, by name, in the catalog snapshot the checks below look at.
+_FOUND = """
+SELECT
+    EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = %(schema)s),
+    EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = %(meta)s),
+    ARRAY(SELECT c.relname::pg_catalog.text FROM pg_catalog.pg_class AS c
+          JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+          WHERE n.nspname = %(meta)s AND c.relkind = 'r'),
+    ARRAY(SELECT DISTINCT p.proname::pg_catalog.text FROM pg_catalog.pg_proc AS p
+          JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+          WHERE n.nspname = %(schema)s)
+"""
+# The first object of either schema (the schema itself first) whose owner is not trusted.
+_FOREIGN_OWNER = f"""
+WITH n AS (SELECT oid, nspname, nspowner FROM pg_catalog.pg_namespace WHERE nspname = ANY(%(schemas)s)),
+objects (rank, what, owner) AS (
+    SELECT 0, 'schema "' || n.nspname || '"', n.nspowner FROM n
+    UNION ALL
+    SELECT CASE WHEN c.relkind IN ('i', 'I') THEN 2 ELSE 1 END, {_RELATION}, c.relowner
+    FROM pg_catalog.pg_class AS c JOIN n ON c.relnamespace = n.oid
+    UNION ALL
+    SELECT 1, 'function ' || p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner
+    FROM pg_catalog.pg_proc AS p JOIN n ON p.pronamespace = n.oid
+    UNION ALL
+    SELECT 2, 'type ' || pg_catalog.format_type(t.oid, NULL), t.typowner
+    FROM pg_catalog.pg_type AS t JOIN n ON t.typnamespace = n.oid
+    UNION ALL
+    SELECT 1, 'operator ' || o.oid::pg_catalog.regoperator::pg_catalog.text, o.oprowner
+    FROM pg_catalog.pg_operator AS o JOIN n ON o.oprnamespace = n.oid
+)
+SELECT what, pg_catalog.pg_get_userbyid(owner), current_user FROM objects
+WHERE NOT {_TRUSTED.format("owner")}
+ORDER BY rank, what LIMIT 1
+"""
+# The first trigger, rule or policy on a bookkeeping relation (the installer makes none).
+_FOREIGN_HOOK = f"""
+SELECT {_RELATION}, 'a trigger "' || t.tgname || '" calling '
+       || t.tgfoid::pg_catalog.regprocedure::pg_catalog.text || ', owned by '
+       || pg_catalog.pg_get_userbyid(p.proowner)
+FROM pg_catalog.pg_trigger AS t
+JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid
+WHERE n.nspname = %(meta)s AND NOT t.tgisinternal
+UNION ALL
+SELECT {_RELATION}, 'a rule "' || r.rulename || '"'
+FROM pg_catalog.pg_rewrite AS r
+JOIN pg_catalog.pg_class AS c ON c.oid = r.ev_class
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = %(meta)s
+UNION ALL
+SELECT {_RELATION}, 'a row level security policy "' || pol.polname || '"'
+FROM pg_catalog.pg_policy AS pol
+JOIN pg_catalog.pg_class AS c ON c.oid = pol.polrelid
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = %(meta)s
+ORDER BY 1, 2 LIMIT 1
+"""
+# The first privilege that would let another role add objects to either schema or
+# change a bookkeeping relation (SELECT on it is harmless).
+_FOREIGN_GRANT = f"""
+WITH grants (what, privilege, grantee) AS (
+    SELECT 'schema "' || n.nspname || '"', a.privilege_type, a.grantee
+    FROM pg_catalog.pg_namespace AS n CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) AS a
+    WHERE n.nspname = ANY(%(schemas)s) AND a.privilege_type = 'CREATE'
+    UNION ALL
+    SELECT {_RELATION}, a.privilege_type, a.grantee
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) AS a
+    WHERE n.nspname = %(meta)s AND a.privilege_type <> 'SELECT'
+)
+SELECT what, privilege,
+       CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(grantee) END
+FROM grants WHERE NOT {_TRUSTED.format("grantee")}
+ORDER BY 1, 2, 3 LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the trust check found; later steps use this instead of looking names up again."""
+
+    schema: bool
+    meta_schema: bool
+    meta_tables: frozenset[str]
+    functions: frozenset[str]
+
+
 class Installer:
-    def __init__(self, conninfo: str):
+    def __init__(self, conninfo: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
         self.conninfo = normalise_conninfo(conninfo)
+        self.lock_timeout = lock_timeout
         self.migrations = read_migrations(str(migrations_dir()))
         self.conn = connect(self.conninfo)
+        try:
+            self.found = self.inspect()
+        except BaseException:
+            self.conn.close()
+            raise
 
     def close(self) -> None:
         self.conn.close()
 
-    # -- inspection -------------------------------------------------------
+    # -- trust --------------------------------------------------------------
 
-    def _schema_exists(self, name: str) -> bool:
-        row = self.conn.execute("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s", [name]).fetchone()
-        return row is not None
+    def inspect(self) -> Found:
+        """Check that both schemas can be trusted (see the module's docstring) and
+        return what they hold; raise InstallerError, changing nothing, otherwise.
 
-    def applied_ids(self) -> list[str]:
-        if not self._schema_exists(META_SCHEMA):
-            return []
-        exists = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", [f"{META_SCHEMA}._yoyo_migration"]).fetchone()[
-            0
-        ]
-        if not exists:
+        One read-only REPEATABLE READ transaction, so that every check sees the
+        same catalog. Whatever it found stays trustworthy afterwards: only the
+        trusted owner can drop or replace a schema or object it owns, and no other
+        role may create objects in either schema. Whatever it did not find is not
+        used later in the same run without another inspect()."""
+        params = {"schema": SCHEMA, "meta": META_SCHEMA, "schemas": [SCHEMA, META_SCHEMA]}
+        with self.conn.transaction():
+            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            schema, meta_schema, meta_tables, functions = self.conn.execute(_FOUND, params).fetchone()
+            row = self.conn.execute(_FOREIGN_OWNER, params).fetchone()
+            if row:
+                raise InstallerError(
+                    f"{row[0]} is owned by role {row[1]}, neither the connecting role ({row[2]}) nor a "
+                    "superuser, so the installer cannot trust it; refusing to use it (run as its owner, or remove it)"
+                )
+            row = self.conn.execute(_FOREIGN_HOOK, params).fetchone()
+            if row:
+                raise InstallerError(f"{row[0]} has {row[1]}, which the installer did not create; refusing to use it")
+            row = self.conn.execute(_FOREIGN_GRANT, params).fetchone()
+            if row:
+                raise InstallerError(
+                    f"{row[0]} grants {row[1]} to {row[2]}, so that role could plant objects the installer "
+                    "would use; refusing to use it (revoke the grant)"
+                )
+            found = Found(schema, meta_schema, frozenset(meta_tables), frozenset(functions))
+            if schema and not self._read_applied_ids(found):
+                raise InstallerError(
+                    f'schema "{SCHEMA}" already exists but was not installed by this installer '
+                    "(no migration record); refusing to change it"
+                )
+        return found
+
+    def _read_applied_ids(self, found: Found) -> list[str]:
+        if "_yoyo_migration" not in found.meta_tables:
             return []
         rows = self.conn.execute(
-            sql.SQL("SELECT migration_id FROM {}._yoyo_migration ORDER BY applied_at_utc, migration_id").format(
-                sql.Identifier(META_SCHEMA)
+            sql.SQL("SELECT migration_id FROM {} ORDER BY applied_at_utc, migration_id").format(
+                sql.Identifier(META_SCHEMA, "_yoyo_migration")
             )
         ).fetchall()
         return [r[0] for r in rows]
 
+    # -- inspection -------------------------------------------------------
+
+    def applied_ids(self) -> list[str]:
+        return self._read_applied_ids(self.found)
+
     def installed_version(self) -> int | None:
-        if self.conn.execute("SELECT to_regproc(%s) IS NULL", [f"{SCHEMA}.schema_version"]).fetchone()[0]:
+        if "schema_version" not in self.found.functions:
             return None
-        return self.conn.execute(sql.SQL("SELECT {}.schema_version()").format(sql.Identifier(SCHEMA))).fetchone()[0]
+        return self.conn.execute(sql.SQL("SELECT {}()").format(sql.Identifier(SCHEMA, "schema_version"))).fetchone()[0]
 
     def all_migrations(self) -> list[Migration]:
         return shipped_migrations(self.migrations)
@@ -168,18 +367,34 @@ class Installer:
         applied = set(self.applied_ids())
         return [m for m in self.all_migrations() if m.id not in applied]
 
-    def check_ownership(self) -> None:
-        """Refuse to touch a graphile_worker schema this installer did not create."""
-        if self._schema_exists(SCHEMA) and not self.applied_ids():
-            raise InstallerError(
-                f'schema "{SCHEMA}" already exists but was not installed by this installer '
-                "(no migration record); refusing to change it"
-            )
-
     # -- changes ----------------------------------------------------------
 
     def _lock(self) -> None:
-        self.conn.execute("SELECT pg_catalog.pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        """Take the advisory lock, waiting at most lock_timeout seconds (0: no limit)."""
+        timeout_ms = max(0, round(self.lock_timeout * 1000))
+        try:
+            # The lock is session-level: it outlives this transaction, the timeout does not.
+            with self.conn.transaction():
+                self.conn.execute("SELECT pg_catalog.set_config('lock_timeout', %s, true)", [f"{timeout_ms}ms"])
+                self.conn.execute("SELECT pg_catalog.pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        except psycopg.errors.LockNotAvailable:
+            raise InstallerError(
+                f"gave up after {self.lock_timeout:g} s waiting for the installer's advisory lock, held by "
+                f"{self._lock_holders()}; try again later, or pass --lock-timeout SECONDS (0: wait for ever)"
+            ) from None
+
+    def _lock_holders(self) -> str:
+        rows = self.conn.execute(
+            "SELECT l.pid, coalesce(a.usename::pg_catalog.text, 'role not visible')"
+            " FROM pg_catalog.pg_locks AS l LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+            " AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())"
+            " AND l.classid::pg_catalog.int8 = %s AND l.objid::pg_catalog.int8 = %s ORDER BY 1",
+            [ADVISORY_LOCK_KEY >> 32, ADVISORY_LOCK_KEY & 0xFFFFFFFF],
+        ).fetchall()
+        if not rows:
+            return "another session (no longer visible)"
+        return ", ".join(f"pid {pid} (role {role})" for pid, role in rows)
 
     def _unlock(self) -> None:
         self.conn.execute("SELECT pg_catalog.pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
@@ -188,8 +403,11 @@ class Installer:
         """Run action(backend) under our advisory lock and yoyo's lock."""
         self._lock()
         try:
-            self.check_ownership()
-            self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(META_SCHEMA)))
+            # Again: another run may have changed both schemas since we connected.
+            self.found = self.inspect()
+            if not self.found.meta_schema:
+                # No IF NOT EXISTS: a schema someone made since inspect() must stop us, not be used.
+                self.conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(META_SCHEMA)))
             backend = _backend(self.conninfo)
             try:
                 # We hold the advisory lock, so any lock row is a dead run's.
@@ -198,10 +416,11 @@ class Installer:
                     result = action(backend)
             finally:
                 backend.connection.close()
+            self.found = self.inspect()
             # Functions re-created by the migrations lose their grants; give them back.
             from installer.grants import reapply
 
-            reapply(self.conn)
+            reapply(self)
             return result
         finally:
             self._unlock()
@@ -226,12 +445,13 @@ class Installer:
         """Drop the product schema and the bookkeeping schema; False if nothing was installed."""
         self._lock()
         try:
-            self.check_ownership()
-            if not self._schema_exists(META_SCHEMA) and not self._schema_exists(SCHEMA):
+            self.found = self.inspect()
+            if not self.found.meta_schema and not self.found.schema:
                 return False
             with self.conn.transaction():
                 self.conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))
                 self.conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(META_SCHEMA)))
+            self.found = Found(False, False, frozenset(), frozenset())
             return True
         finally:
             self._unlock()

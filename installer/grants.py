@@ -6,6 +6,9 @@ nothing. A capability is EXECUTE on a fixed list of functions (plus SELECT on
 views for admin) and USAGE on the schema. Each grant is recorded in the
 installer's bookkeeping schema and applied again after every migrate or
 rollback, so a function re-created by a later migration keeps its grants.
+
+Every entry point takes an Installer, whose trust check has already vouched for
+both schemas (see installer.core); nothing here looks a schema up by name again.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from installer.core import META_SCHEMA, SCHEMA, InstallerError
+from installer.core import META_SCHEMA, SCHEMA, Installer, InstallerError
 
 # Function names per capability; every overload of a name is included.
 CAPABILITIES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -56,18 +59,18 @@ def _ensure_table(conn: psycopg.Connection) -> None:
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} ("
             " role_name text NOT NULL, capability text NOT NULL,"
-            " granted_at timestamptz NOT NULL DEFAULT now(),"
+            " granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),"
             " PRIMARY KEY (role_name, capability))"
         ).format(_GRANTS_TABLE)
     )
 
 
-def _check(conn: psycopg.Connection, capability: str, role: str) -> None:
+def _check(inst: Installer, capability: str, role: str) -> None:
     if capability not in CAPABILITIES:
         raise InstallerError(f"unknown capability {capability!r}; expected one of {', '.join(CAPABILITIES)}")
-    if conn.execute("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", [role]).fetchone() is None:
+    if inst.conn.execute("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", [role]).fetchone() is None:
         raise InstallerError(f"role {role!r} does not exist")
-    if conn.execute("SELECT to_regnamespace(%s) IS NULL", [SCHEMA]).fetchone()[0]:
+    if not inst.found.schema:
         raise InstallerError(f'schema "{SCHEMA}" is not installed; run migrate first')
 
 
@@ -75,7 +78,7 @@ def _functions(conn: psycopg.Connection, names: tuple[str, ...]) -> list[str]:
     """The full signatures (regprocedure text, already quoted) of every overload of names."""
     rows = conn.execute(
         "SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc AS p"
-        " WHERE p.pronamespace = %s::regnamespace AND p.proname = ANY(%s) ORDER BY 1",
+        " WHERE p.pronamespace = %s::pg_catalog.regnamespace AND p.proname = ANY(%s) ORDER BY 1",
         [SCHEMA, list(names)],
     ).fetchall()
     return [r[0] for r in rows]
@@ -91,7 +94,7 @@ def _apply(conn: psycopg.Connection, capability: str, role: str, grant: bool) ->
             sql.SQL("{} EXECUTE ON FUNCTION {} {} {}").format(sql.SQL(verb), sql.SQL(signature), sql.SQL(prep), who)
         )
     for view in spec["views"]:
-        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", [f"{SCHEMA}.{view}"]).fetchone()[0]:
+        if conn.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", [f"{SCHEMA}.{view}"]).fetchone()[0]:
             conn.execute(
                 sql.SQL("{} SELECT ON {} {} {}").format(sql.SQL(verb), sql.Identifier(SCHEMA, view), sql.SQL(prep), who)
             )
@@ -104,9 +107,10 @@ def _set_schema_usage(conn: psycopg.Connection, role: str) -> None:
     conn.execute(sql.SQL(verb).format(sql.Identifier(SCHEMA), sql.Identifier(role)))
 
 
-def grant(conn: psycopg.Connection, capability: str, role: str) -> None:
+def grant(inst: Installer, capability: str, role: str) -> None:
+    conn = inst.conn
     with conn.transaction():
-        _check(conn, capability, role)
+        _check(inst, capability, role)
         _ensure_table(conn)
         conn.execute(
             sql.SQL("INSERT INTO {} (role_name, capability) VALUES (%s, %s) ON CONFLICT DO NOTHING").format(
@@ -118,9 +122,10 @@ def grant(conn: psycopg.Connection, capability: str, role: str) -> None:
         _set_schema_usage(conn, role)
 
 
-def revoke(conn: psycopg.Connection, capability: str, role: str) -> None:
+def revoke(inst: Installer, capability: str, role: str) -> None:
+    conn = inst.conn
     with conn.transaction():
-        _check(conn, capability, role)
+        _check(inst, capability, role)
         _ensure_table(conn)
         conn.execute(
             sql.SQL("DELETE FROM {} WHERE role_name = %s AND capability = %s").format(_GRANTS_TABLE),
@@ -135,26 +140,27 @@ def revoke(conn: psycopg.Connection, capability: str, role: str) -> None:
         _set_schema_usage(conn, role)
 
 
-def recorded(conn: psycopg.Connection) -> list[tuple[str, str]]:
-    if conn.execute("SELECT to_regclass(%s) IS NULL", [f"{META_SCHEMA}.role_grants"]).fetchone()[0]:
+def recorded(inst: Installer) -> list[tuple[str, str]]:
+    if "role_grants" not in inst.found.meta_tables:
         return []
     return [
         (r[0], r[1])
-        for r in conn.execute(
+        for r in inst.conn.execute(
             sql.SQL("SELECT role_name, capability FROM {} ORDER BY 1, 2").format(_GRANTS_TABLE)
         ).fetchall()
     ]
 
 
-def reapply(conn: psycopg.Connection) -> int:
+def reapply(inst: Installer) -> int:
     """Grant every recorded capability again (after migrate or rollback); returns how many.
 
     A role dropped since its grant is skipped and its record removed."""
     count = 0
-    if conn.execute("SELECT to_regnamespace(%s) IS NULL", [SCHEMA]).fetchone()[0]:
+    if not inst.found.schema:
         return 0
+    conn = inst.conn
     with conn.transaction():
-        for role, capability in recorded(conn):
+        for role, capability in recorded(inst):
             if conn.execute("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", [role]).fetchone() is None:
                 conn.execute(sql.SQL("DELETE FROM {} WHERE role_name = %s").format(_GRANTS_TABLE), [role])
                 continue
