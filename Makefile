@@ -17,7 +17,7 @@ PGTAP_DB := gw_pgtap
 # Run a recipe with the server up, and stop it whatever the outcome.
 WITH_SERVER = $(PG) start && { $(1); status=$$?; $(PG) stop; exit $$status; }
 
-.PHONY: test demo pgtap isolation pytest lint schema bench bench-admin bench-large soak sysdeps venv server-start server-stop clean
+.PHONY: test demo pgtap isolation pytest lint schema release bench bench-admin bench-large soak sysdeps venv server-start server-stop clean
 
 test: venv sysdeps
 	@$(call WITH_SERVER, $(MAKE) --no-print-directory pgtap && $(MAKE) --no-print-directory isolation \
@@ -70,6 +70,11 @@ schema: venv
 	@$(call WITH_SERVER, $(PSQL) -d postgres -c 'DROP DATABASE IF EXISTS gw_schema' -c 'CREATE DATABASE gw_schema' \
 	  && $(PY) -m installer --database postgresql://postgres@127.0.0.1:$(PGPORT)/gw_schema migrate >/dev/null \
 	  && $(PY) -m tests.schema_tools write postgresql://postgres@127.0.0.1:$(PGPORT)/gw_schema)
+
+# Record the shipped schema versions not yet in extension/RELEASED (their files are frozen from then on)
+# and set the package version to follow the schema; tests/test_released.py checks the record.
+release:
+	@$(PYTHON) tools/release.py
 
 server-start:
 	@$(PG) start
