@@ -183,7 +183,7 @@ BEGIN
         locked_at = NULL,
         locked_by = NULL,
         updated_at = now()
-    WHERE j.id = ANY (_private_fail_jobs.job_ids) AND j.locked_by = _private_fail_jobs.worker_id
+    WHERE j.id = ANY (_private_fail_jobs.job_ids) AND j.locked_by = _private_fail_jobs.worker_id COLLATE "default"
     RETURNING j.*
   )
   SELECT array_agg(failed ORDER BY failed.id),
@@ -214,7 +214,7 @@ BEGIN
     -- Lock in a fixed order (by id) so that concurrent callers cannot deadlock.
     SELECT count(*) INTO v_got_tasks FROM (
       SELECT t.id FROM graphile_worker._private_tasks AS t
-      WHERE t.identifier = ANY (identifiers)
+      WHERE t.identifier = ANY (identifiers COLLATE "default")
       ORDER BY t.id
       FOR KEY SHARE
     ) AS held;
@@ -222,7 +222,7 @@ BEGIN
     IF v_want_queues > 0 THEN
       SELECT count(*) INTO v_got_queues FROM (
         SELECT jq.id FROM graphile_worker._private_job_queues AS jq
-        WHERE jq.queue_name = ANY (queue_names)
+        WHERE jq.queue_name = ANY (queue_names COLLATE "default")
         ORDER BY jq.id
         FOR KEY SHARE
       ) AS held;
@@ -231,15 +231,15 @@ BEGIN
 
     -- Insert only the missing names, so that identity values are not burnt on conflicts.
     INSERT INTO graphile_worker._private_tasks (identifier)
-      SELECT DISTINCT i FROM unnest(identifiers) AS i
+      SELECT DISTINCT i COLLATE "default" FROM unnest(identifiers) AS i
       WHERE i IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_tasks AS t WHERE t.identifier = i)
+        AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_tasks AS t WHERE t.identifier = i COLLATE "default")
       ON CONFLICT DO NOTHING;
     IF v_want_queues > 0 THEN
       INSERT INTO graphile_worker._private_job_queues (queue_name)
-        SELECT DISTINCT q FROM unnest(queue_names) AS q
+        SELECT DISTINCT q COLLATE "default" FROM unnest(queue_names) AS q
         WHERE q IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_job_queues AS jq WHERE jq.queue_name = q)
+          AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_job_queues AS jq WHERE jq.queue_name = q COLLATE "default")
         ON CONFLICT DO NOTHING;
     END IF;
   END LOOP;
@@ -276,7 +276,7 @@ BEGIN
   WHERE q.id IN (
     SELECT held.id FROM graphile_worker._private_job_queues AS held
     WHERE held.id = ANY (_private_release_queues.queue_ids)
-      AND held.locked_by = _private_release_queues.worker_id
+      AND held.locked_by = _private_release_queues.worker_id COLLATE "default"
     ORDER BY held.id
     FOR NO KEY UPDATE
   );
@@ -298,18 +298,18 @@ CREATE FUNCTION graphile_worker.add_job(identifier text, payload json DEFAULT NU
 DECLARE
   v_job graphile_worker._private_jobs;
 BEGIN
-  IF job_key_mode IS NOT NULL AND job_key_mode NOT IN ('replace', 'preserve_run_at', 'unsafe_dedupe') THEN
+  IF job_key_mode IS NOT NULL AND job_key_mode COLLATE "default" NOT IN ('replace', 'preserve_run_at', 'unsafe_dedupe') THEN
     RAISE EXCEPTION 'job_key_mode is %; expected replace, preserve_run_at or unsafe_dedupe', quote_literal(job_key_mode)
       USING ERRCODE = 'GWBKM', HINT = 'replace is the default; see the README on job keys.';
   END IF;
   PERFORM graphile_worker._private_check_job(identifier, queue_name, max_attempts, job_key, priority);
 
-  IF job_key IS NOT NULL AND job_key_mode IS DISTINCT FROM 'unsafe_dedupe' THEN
+  IF job_key IS NOT NULL AND job_key_mode COLLATE "default" IS DISTINCT FROM 'unsafe_dedupe' THEN
     SELECT * INTO v_job
     FROM graphile_worker.add_jobs(
       ARRAY[ROW(identifier, payload, queue_name, run_at, max_attempts::smallint,
                 job_key, priority::smallint, flags)::graphile_worker.job_spec],
-      job_key_mode = 'preserve_run_at'
+      job_key_mode COLLATE "default" = 'preserve_run_at'
     );
     RETURN v_job;
   END IF;
@@ -333,8 +333,8 @@ BEGIN
     coalesce(add_job.priority, 0),
     CASE WHEN add_job.flags IS NOT NULL THEN (SELECT jsonb_object_agg(flag, true) FROM unnest(add_job.flags) AS flag) END
   FROM graphile_worker._private_tasks AS tasks
-  LEFT JOIN graphile_worker._private_job_queues AS job_queues ON job_queues.queue_name = add_job.queue_name
-  WHERE tasks.identifier = add_job.identifier
+  LEFT JOIN graphile_worker._private_job_queues AS job_queues ON job_queues.queue_name = add_job.queue_name COLLATE "default"
+  WHERE tasks.identifier = add_job.identifier COLLATE "default"
   ON CONFLICT (key) DO UPDATE SET
     revision = jobs.revision + 1,
     updated_at = now()
@@ -525,7 +525,7 @@ BEGIN
       FROM graphile_worker._private_tasks AS t
       WHERE NOT EXISTS (SELECT 1 FROM graphile_worker._private_jobs AS j WHERE j.task_id::bigint = t.id::bigint)
         -- array_position, unlike <> ALL, is not fooled by a NULL in the list.
-        AND array_position(task_identifiers_to_keep, t.identifier) IS NULL
+        AND array_position(task_identifiers_to_keep COLLATE "default", t.identifier) IS NULL
       FOR UPDATE OF t SKIP LOCKED
     ) AS candidates;
     -- Step 2: a fresh snapshot; delete only what is still unused.
@@ -594,7 +594,7 @@ BEGIN
     PERFORM graphile_worker._private_check_worker_id(worker_id);
   END IF;
   DELETE FROM graphile_worker._private_jobs AS j
-  WHERE j.id = complete_job.job_id AND j.locked_by = complete_job.worker_id
+  WHERE j.id = complete_job.job_id AND j.locked_by = complete_job.worker_id COLLATE "default"
   RETURNING j.* INTO v_job;
   IF NOT FOUND THEN
     RETURN NULL;
@@ -641,7 +641,7 @@ BEGIN
   -- first in a separate step, which wrote each row twice.
   WITH deleted AS (
     DELETE FROM graphile_worker._private_jobs AS j
-    WHERE j.id = ANY (complete_worker_jobs.job_ids) AND j.locked_by = complete_worker_jobs.worker_id
+    WHERE j.id = ANY (complete_worker_jobs.job_ids) AND j.locked_by = complete_worker_jobs.worker_id COLLATE "default"
     RETURNING j.*
   )
   SELECT array_agg(deleted ORDER BY deleted.id),
@@ -753,7 +753,7 @@ BEGIN
   -- row with no jobs and a later add_job give the identifier a new id.
   IF task_identifiers IS NOT NULL THEN
     v_task_ids := ARRAY(
-      SELECT t.id FROM graphile_worker._private_tasks AS t WHERE t.identifier = ANY (task_identifiers)
+      SELECT t.id FROM graphile_worker._private_tasks AS t WHERE t.identifier = ANY (task_identifiers COLLATE "default")
     );
     IF cardinality(v_task_ids) = 0 THEN
       RETURN;
@@ -868,12 +868,12 @@ CREATE FUNCTION graphile_worker.force_unlock_workers(worker_ids text[]) RETURNS 
   UPDATE graphile_worker._private_jobs AS jobs
   SET locked_at = NULL,
       locked_by = NULL
-  WHERE jobs.locked_by = ANY (force_unlock_workers.worker_ids)
+  WHERE jobs.locked_by = ANY (force_unlock_workers.worker_ids COLLATE "default")
     AND jobs.locked_at IS NOT NULL;
   UPDATE graphile_worker._private_job_queues AS job_queues
   SET locked_at = NULL,
       locked_by = NULL
-  WHERE job_queues.locked_by = ANY (force_unlock_workers.worker_ids);
+  WHERE job_queues.locked_by = ANY (force_unlock_workers.worker_ids COLLATE "default");
 $$;
 
 COMMENT ON FUNCTION graphile_worker.force_unlock_workers(worker_ids text[]) IS 'Clears locked_at and locked_by on every job and queue locked by one of these worker ids, so their jobs can run again at once instead of after 4 hours. Only for workers that have died: never pass a live worker''s id.';
@@ -949,7 +949,7 @@ DECLARE
   v_job graphile_worker._private_jobs;
 BEGIN
   DELETE FROM graphile_worker._private_jobs AS jobs
-  WHERE jobs.key = remove_job.job_key
+  WHERE jobs.key = remove_job.job_key COLLATE "default"
     AND graphile_worker._private_is_unlocked(jobs.locked_at)
   RETURNING * INTO v_job;
   IF v_job.id IS NOT NULL THEN
@@ -962,7 +962,7 @@ BEGIN
   SET key = NULL,
       attempts = jobs.max_attempts,
       updated_at = now()
-  WHERE jobs.key = remove_job.job_key
+  WHERE jobs.key = remove_job.job_key COLLATE "default"
   RETURNING * INTO v_job;
   RETURN v_job;
 END;
@@ -1015,7 +1015,7 @@ COMMENT ON FUNCTION graphile_worker.reschedule_jobs(job_ids bigint[], run_at tim
 
 CREATE FUNCTION graphile_worker.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN 6;
+    RETURN 7;
 
 COMMENT ON FUNCTION graphile_worker.schema_version() IS 'The version of the graphile_worker schema that is installed (one per migration).';
 
