@@ -21,6 +21,9 @@ from installer.core import SCHEMA, Installer, InstallerError, redact
 # The first schema version that has graphile_worker.delete_permafailed_jobs_batch().
 BATCHED_SINCE_VERSION = 4
 DEFAULT_BATCH_SIZE = 10_000
+# The SQL function takes an integer.
+MIN_BATCH_SIZE = 1
+MAX_BATCH_SIZE = 2_147_483_647
 
 # progress_callback(deleted_so_far, deleted_in_this_batch, seconds_this_batch_took)
 ProgressCallback = Callable[[int, int, float], None]
@@ -34,8 +37,14 @@ class BatchedResult:
 
 
 def check_batch_size(batch_size) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InstallerError(f"batch size must be a whole number of at least 1, not {batch_size!r}")
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or not MIN_BATCH_SIZE <= batch_size <= MAX_BATCH_SIZE
+    ):
+        raise InstallerError(
+            f"batch size must be a whole number from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}, not {batch_size!r}"
+        )
 
 
 def run_batched_cleanup(

@@ -1,6 +1,7 @@
 """Command line: python -m installer COMMAND [options].
 
-Exit codes: 0 done (status: up to date), 1 error, 2 bad usage, 3 status: migrations pending.
+Exit codes: 0 done (status: up to date), 1 error, 2 bad usage, 3 status: migrations pending,
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import psycopg
 
 from installer import grants, verify
-from installer.batched import check_batch_size, run_batched_cleanup
+from installer.batched import MAX_BATCH_SIZE, MIN_BATCH_SIZE, check_batch_size, run_batched_cleanup
 from installer.core import (
     CLEANUP_TASKS,
     DEFAULT_LOCK_TIMEOUT,
@@ -27,6 +28,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PENDING = 3
+# 128 + SIGINT, as a shell reports a command stopped by Ctrl-C.
+EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         "cleanup-batched",
         help="delete permanently failed jobs in batches, one short transaction each, with progress",
     )
-    batched.add_argument("--batch-size", type=int, default=10000, metavar="N", help="jobs per batch (default 10000)")
+    batched.add_argument(
+        "--batch-size", type=_batch_size, default=10000, metavar="N", help="jobs per batch (default 10000)"
+    )
     for verb, text in (("grant", "grant"), ("revoke", "take back")):
         cmd = commands.add_parser(verb, help=f"{text} a capability set (enqueue, worker, admin) to/from roles")
         for capability in CAPABILITIES:
@@ -104,6 +109,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _batch_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not MIN_BATCH_SIZE <= value <= MAX_BATCH_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}, not {text!r}"
+        )
+    return value
+
+
 def _conninfo(args: argparse.Namespace) -> str:
     return args.database or os.environ.get("DATABASE_URL") or ""
 
@@ -129,12 +146,14 @@ def _run(args: argparse.Namespace) -> int:
             print(f"DELETE_PERMAFAILED_JOBS: {result.deleted} deleted in {result.batches} batches")
             return EXIT_OK
         if args.command == "migrate":
+            inst.check_schema_present()
             applied = inst.migrate()
             for m in applied:
                 print(f"applied {m.id}")
             print(f"schema version {inst.installed_version()}" + ("" if applied else " (nothing to apply)"))
             return EXIT_OK
         if args.command == "status":
+            inst.check_schema_present()
             version = inst.installed_version()
             print(f"installed version: {version if version is not None else 'none'}")
             applied = set(inst.applied_ids())
@@ -161,9 +180,11 @@ def _run(args: argparse.Namespace) -> int:
             action = grants.grant if args.command == "grant" else grants.revoke
             for capability, role in pairs:
                 action(inst, capability, role)
-                print(f"{args.command}ed {capability} {'to' if args.command == 'grant' else 'from'} {role}")
+                done = "granted" if args.command == "grant" else "revoked"
+                print(f"{done} {capability} {'to' if args.command == 'grant' else 'from'} {role}")
             return EXIT_OK
         if args.command == "verify":
+            inst.check_schema_present()
             pending = inst.pending()
             if pending:
                 raise InstallerError(f"{len(pending)} migrations pending; run migrate before verify")
@@ -199,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except InstallerError as exc:
         print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        # psycopg has cancelled the statement in flight; the transaction it was in is rolled back.
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except psycopg.Error as exc:
         message = " ".join(str(exc).split())
         print(f"error: {redact(_conninfo(args), message)}", file=sys.stderr)

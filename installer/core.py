@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import importlib.resources
 import re
+import sys
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,18 +122,43 @@ def normalise_conninfo(conninfo: str) -> str:
     return re.sub(r"^postgres(ql)?\+psycopg\d?://", "postgresql://", conninfo)
 
 
-def redact(conninfo: str, text: str) -> str:
-    """Remove the password of conninfo from text, whatever its form."""
-    password = None
+def _password_candidates(conninfo: str) -> list[str]:
+    """Every string that may be (part of) the password in conninfo, parsed or not."""
+    found: list[str] = []
     try:
         password = psycopg.conninfo.conninfo_to_dict(conninfo).get("password")
+        if password:
+            found.append(str(password))
     except psycopg.Error:
-        match = re.search(r"://[^:/@]*:([^@/]*)@", conninfo)
-        password = match.group(1) if match else None
-    if password:
-        text = text.replace(str(password), "****")
-    # A password in a URI that could not be parsed above.
-    return re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1****@", text)
+        pass
+    # URI: the user information is everything before the last @ of the authority.
+    match = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#\s]*)@", conninfo)
+    if match and ":" in match.group(1):
+        raw = match.group(1).split(":", 1)[1]
+        found += [raw, urllib.parse.unquote(raw)]
+        # libpq splits at the first @: the rest of the password then reads as a host name.
+        found += [piece for piece in re.split(r"@|%40", raw) if piece]
+    # key=value: a quoted value, else every word up to the next key=.
+    for match in re.finditer(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'?|\S+(?:\s+(?!\S+\s*=)\S+)*)", conninfo):
+        value = match.group(1).strip()
+        if value.startswith("'"):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1] if value.endswith("'") and len(value) > 1 else value[1:])
+        found += [value, *value.split()]
+    return sorted({c for c in found if c}, key=len, reverse=True)
+
+
+def redact(conninfo: str, text: str) -> str:
+    """Remove the password of conninfo from text, whatever its form.
+
+    A short password (fewer than 8 characters) is masked only where it stands
+    alone, so that a password such as "x" does not turn "exist" into "e****ist"."""
+    for secret in _password_candidates(conninfo):
+        if len(secret) >= 8:
+            text = text.replace(secret, "****")
+        else:
+            text = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(secret)}(?![A-Za-z0-9_])", "****", text)
+    # A password in any URI the text quotes: up to the last @ of its authority.
+    return re.sub(r"(://[^:/@\s]*:)[^/\s]*@", r"\1****@", text)
 
 
 def connect(conninfo: str) -> psycopg.Connection:
@@ -277,6 +304,70 @@ ORDER BY 1, 2, 3 LIMIT 1
 """
 
 
+# Objects outside both schemas that depend on an object inside them (a column of
+# one of our types, a view or function using ours, ...), with what they depend on.
+# The namespace of a dependent is that of the object itself or of the relation
+# it belongs to (a rule, trigger, default, policy); none (a cast) counts as outside.
+_OUTSIDE_DEPENDENTS = """
+WITH n AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = ANY(%(schemas)s)),
+ours (classid, objid) AS (
+    SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass, oid FROM n
+    UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid FROM pg_catalog.pg_class AS c
+        WHERE c.relnamespace IN (SELECT oid FROM n)
+    UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid FROM pg_catalog.pg_type AS t
+        WHERE t.typnamespace IN (SELECT oid FROM n)
+    UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid FROM pg_catalog.pg_proc AS p
+        WHERE p.pronamespace IN (SELECT oid FROM n)
+    UNION ALL SELECT 'pg_catalog.pg_operator'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_operator AS o
+        WHERE o.oprnamespace IN (SELECT oid FROM n)
+    UNION ALL SELECT 'pg_catalog.pg_collation'::pg_catalog.regclass, l.oid FROM pg_catalog.pg_collation AS l
+        WHERE l.collnamespace IN (SELECT oid FROM n)
+),
+deps AS (
+    SELECT d.classid, d.objid, d.objsubid, d.refclassid, d.refobjid, d.refobjsubid,
+        CASE d.classid
+            WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN
+                (SELECT relnamespace FROM pg_catalog.pg_class WHERE oid = d.objid)
+            WHEN 'pg_catalog.pg_type'::pg_catalog.regclass THEN
+                (SELECT typnamespace FROM pg_catalog.pg_type WHERE oid = d.objid)
+            WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
+                (SELECT pronamespace FROM pg_catalog.pg_proc WHERE oid = d.objid)
+            WHEN 'pg_catalog.pg_operator'::pg_catalog.regclass THEN
+                (SELECT oprnamespace FROM pg_catalog.pg_operator WHERE oid = d.objid)
+            WHEN 'pg_catalog.pg_collation'::pg_catalog.regclass THEN
+                (SELECT collnamespace FROM pg_catalog.pg_collation WHERE oid = d.objid)
+            WHEN 'pg_catalog.pg_constraint'::pg_catalog.regclass THEN
+                (SELECT connamespace FROM pg_catalog.pg_constraint WHERE oid = d.objid)
+            WHEN 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass THEN
+                (SELECT stxnamespace FROM pg_catalog.pg_statistic_ext WHERE oid = d.objid)
+            WHEN 'pg_catalog.pg_opclass'::pg_catalog.regclass THEN
+                (SELECT opcnamespace FROM pg_catalog.pg_opclass WHERE oid = d.objid)
+            WHEN 'pg_catalog.pg_opfamily'::pg_catalog.regclass THEN
+                (SELECT opfnamespace FROM pg_catalog.pg_opfamily WHERE oid = d.objid)
+            WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN
+                (SELECT c.relnamespace FROM pg_catalog.pg_rewrite AS r
+                 JOIN pg_catalog.pg_class AS c ON c.oid = r.ev_class WHERE r.oid = d.objid)
+            WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN
+                (SELECT c.relnamespace FROM pg_catalog.pg_trigger AS t
+                 JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid WHERE t.oid = d.objid)
+            WHEN 'pg_catalog.pg_attrdef'::pg_catalog.regclass THEN
+                (SELECT c.relnamespace FROM pg_catalog.pg_attrdef AS a
+                 JOIN pg_catalog.pg_class AS c ON c.oid = a.adrelid WHERE a.oid = d.objid)
+            WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN
+                (SELECT c.relnamespace FROM pg_catalog.pg_policy AS p
+                 JOIN pg_catalog.pg_class AS c ON c.oid = p.polrelid WHERE p.oid = d.objid)
+        END AS nsp
+    FROM pg_catalog.pg_depend AS d JOIN ours AS o ON o.classid = d.refclassid AND o.objid = d.refobjid
+    WHERE d.deptype IN ('n', 'a')
+)
+SELECT pg_catalog.pg_describe_object(classid, objid, objsubid),
+       pg_catalog.pg_describe_object(refclassid, refobjid, refobjsubid),
+       classid::pg_catalog.oid, objid, objsubid, refclassid::pg_catalog.oid, refobjid
+FROM deps WHERE nsp IS NULL OR nsp NOT IN (SELECT oid FROM n)
+ORDER BY 1, 2
+"""
+
+
 @dataclass(frozen=True)
 class Found:
     """What the trust check found; later steps use this instead of looking names up again."""
@@ -288,8 +379,10 @@ class Found:
 
 
 class Installer:
-    def __init__(self, conninfo: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
+    def __init__(self, conninfo: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, warn=None):
         self.conninfo = normalise_conninfo(conninfo)
+        # warn(message): one line about something skipped; default: "warning: ..." on stderr.
+        self.warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr, flush=True))
         self.lock_timeout = lock_timeout
         self.migrations = read_migrations(str(migrations_dir()))
         self.conn = connect(self.conninfo)
@@ -367,6 +460,29 @@ class Installer:
         applied = set(self.applied_ids())
         return [m for m in self.all_migrations() if m.id not in applied]
 
+    def check_schema_present(self) -> None:
+        """Refuse when the bookkeeping records migrations but the schema is gone (dropped by hand)."""
+        applied = self.applied_ids()
+        if applied and not self.found.schema:
+            version = max(version_of(i) for i in applied)
+            raise InstallerError(
+                f'schema "{SCHEMA}" is missing although version {version} is recorded as applied '
+                f"(dropped by hand?); to recover, run rollback --to 0 (clears the record) or uninstall --yes, "
+                "then migrate"
+            )
+
+    def outside_dependents(self) -> list[tuple]:
+        """Objects outside both schemas that depend on objects in them (see _OUTSIDE_DEPENDENTS)."""
+        return self.conn.execute(_OUTSIDE_DEPENDENTS, {"schemas": [SCHEMA, META_SCHEMA]}).fetchall()
+
+    def _refuse_dependents(self, rows: list[tuple], action: str) -> None:
+        if rows:
+            listed = "".join(f"\n  {what} depends on {on}" for what, on, *_ in rows)
+            raise InstallerError(
+                f"{action} would drop or break {len(rows)} objects outside the schemas that depend on the "
+                f"installer's objects; nothing changed (drop or alter them first):{listed}"
+            )
+
     # -- changes ----------------------------------------------------------
 
     def _lock(self) -> None:
@@ -420,7 +536,7 @@ class Installer:
             # Functions re-created by the migrations lose their grants; give them back.
             from installer.grants import reapply
 
-            reapply(self)
+            reapply(self, self.warn)
             return result
         finally:
             self._unlock()
@@ -436,10 +552,43 @@ class Installer:
     def rollback(self, to_version: int) -> list[Migration]:
         def undo(backend):
             todo = [m for m in backend.to_rollback(self.migrations) if version_of(m.id) > to_version]
+            if todo and not self.found.schema and to_version == 0:
+                # The schema was dropped by hand: nothing to undo but the record.
+                backend.unmark_migrations(todo)
+                return [Migration(version_of(m.id), m.id) for m in todo]
+            if todo:
+                self._check_rollback_dependents(backend, todo)
             backend.rollback_migrations(todo)
             return [Migration(version_of(m.id), m.id) for m in todo]
 
         return self._with_yoyo(undo)
+
+    def _check_rollback_dependents(self, backend, todo) -> None:
+        """Refuse, changing nothing, if rolling back todo would drop or fail on an outside dependent.
+
+        The rollback steps run once in a transaction that is always rolled back:
+        an outside dependent is hit if a step fails on it (DROP without CASCADE)
+        or if its dependency is gone afterwards (DROP ... CASCADE)."""
+        before = self.outside_dependents()
+        if not before:
+            return
+        hit = []
+        backend.begin()
+        try:
+            try:
+                for m in todo:
+                    m.process_steps(backend, "rollback")
+            except psycopg.errors.DependentObjectsStillExist:
+                hit = before
+            else:
+                exists = (
+                    "SELECT EXISTS (SELECT FROM pg_catalog.pg_depend WHERE classid = %s AND objid = %s"
+                    " AND objsubid = %s AND refclassid = %s AND refobjid = %s)"
+                )
+                hit = [row for row in before if not backend.connection.execute(exists, list(row[2:])).fetchone()[0]]
+        finally:
+            backend.rollback()
+        self._refuse_dependents(hit, "rollback")
 
     def uninstall(self) -> bool:
         """Drop the product schema and the bookkeeping schema; False if nothing was installed."""
@@ -449,6 +598,7 @@ class Installer:
             if not self.found.meta_schema and not self.found.schema:
                 return False
             with self.conn.transaction():
+                self._refuse_dependents(self.outside_dependents(), "uninstall")
                 self.conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))
                 self.conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(META_SCHEMA)))
             self.found = Found(False, False, frozenset(), frozenset())

@@ -55,14 +55,56 @@ _GRANTS_TABLE = sql.Identifier(META_SCHEMA, "role_grants")
 
 
 def _ensure_table(conn: psycopg.Connection) -> None:
+    # role_oid tells a role from a later one of the same name; NULL in rows made
+    # before the column existed (filled in on their next use, see _holders).
     conn.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} ("
             " role_name text NOT NULL, capability text NOT NULL,"
             " granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),"
+            " role_oid pg_catalog.oid,"
             " PRIMARY KEY (role_name, capability))"
         ).format(_GRANTS_TABLE)
     )
+    conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS role_oid pg_catalog.oid").format(_GRANTS_TABLE))
+
+
+def _role_oid(conn: psycopg.Connection, role: str) -> int | None:
+    row = conn.execute("SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %s", [role]).fetchone()
+    return row[0] if row else None
+
+
+def _holders(conn: psycopg.Connection, warn=None) -> list[tuple[str, str]]:
+    """The recorded (role, capability) pairs whose role is the one that was granted.
+
+    A row whose role is gone, or was dropped and re-created under the same name
+    (another oid), is deleted: the new role gets nothing it was not granted
+    itself. A row without an oid (recorded before the column existed) adopts
+    the current role's."""
+    kept = []
+    for role, capability, oid in conn.execute(
+        sql.SQL("SELECT role_name, capability, role_oid FROM {} ORDER BY 1, 2").format(_GRANTS_TABLE)
+    ).fetchall():
+        current = _role_oid(conn, role)
+        if current is not None and oid is None:
+            conn.execute(
+                sql.SQL("UPDATE {} SET role_oid = %s WHERE role_name = %s AND capability = %s").format(_GRANTS_TABLE),
+                [current, role, capability],
+            )
+            oid = current
+        if current is None or current != oid:
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE role_name = %s AND capability = %s").format(_GRANTS_TABLE),
+                [role, capability],
+            )
+            if current is not None and warn is not None:
+                warn(
+                    f"role {role} was dropped and re-created since it was granted {capability} "
+                    f"(oid {oid}, now {current}); not granting it to the new role (run grant to do so)"
+                )
+            continue
+        kept.append((role, capability))
+    return kept
 
 
 def _check(inst: Installer, capability: str, role: str) -> None:
@@ -113,10 +155,16 @@ def grant(inst: Installer, capability: str, role: str) -> None:
         _check(inst, capability, role)
         _ensure_table(conn)
         conn.execute(
-            sql.SQL("INSERT INTO {} (role_name, capability) VALUES (%s, %s) ON CONFLICT DO NOTHING").format(
-                _GRANTS_TABLE
-            ),
-            [role, capability],
+            sql.SQL(
+                "INSERT INTO {} (role_name, capability, role_oid) VALUES (%s, %s, %s)"
+                " ON CONFLICT (role_name, capability) DO UPDATE SET role_oid = EXCLUDED.role_oid"
+            ).format(_GRANTS_TABLE),
+            [role, capability, _role_oid(conn, role)],
+        )
+        # Rows of this name recorded for an earlier role of the same name are not the new role's.
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE role_name = %s AND role_oid IS DISTINCT FROM %s").format(_GRANTS_TABLE),
+            [role, _role_oid(conn, role)],
         )
         _apply(conn, capability, role, grant=True)
         _set_schema_usage(conn, role)
@@ -126,6 +174,17 @@ def revoke(inst: Installer, capability: str, role: str) -> None:
     conn = inst.conn
     with conn.transaction():
         _check(inst, capability, role)
+        owner = conn.execute(
+            "SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace AS n"
+            " WHERE n.nspname = %s AND n.nspowner = (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = %s)",
+            [SCHEMA, role],
+        ).fetchone()
+        if owner:
+            raise InstallerError(
+                f'role {role} owns schema "{SCHEMA}" and its functions, and an owner always keeps its rights; '
+                f"revoking {capability} from it is meaningless and would only lock it out of its own functions; "
+                "nothing revoked"
+            )
         _ensure_table(conn)
         conn.execute(
             sql.SQL("DELETE FROM {} WHERE role_name = %s AND capability = %s").format(_GRANTS_TABLE),
@@ -133,10 +192,9 @@ def revoke(inst: Installer, capability: str, role: str) -> None:
         )
         _apply(conn, capability, role, grant=False)
         # Functions shared by several sets (schema_version) must stay granted for the others.
-        for (other,) in conn.execute(
-            sql.SQL("SELECT capability FROM {} WHERE role_name = %s").format(_GRANTS_TABLE), [role]
-        ).fetchall():
-            _apply(conn, other, role, grant=True)
+        for holder, other in _holders(conn):
+            if holder == role:
+                _apply(conn, other, role, grant=True)
         _set_schema_usage(conn, role)
 
 
@@ -151,20 +209,23 @@ def recorded(inst: Installer) -> list[tuple[str, str]]:
     ]
 
 
-def reapply(inst: Installer) -> int:
+def reapply(inst: Installer, warn=None) -> int:
     """Grant every recorded capability again (after migrate or rollback); returns how many.
 
-    A role dropped since its grant is skipped and its record removed."""
+    A role dropped since its grant is skipped and its record removed; so is one
+    dropped and re-created under the same name, with a warning (warn(message))."""
     count = 0
     if not inst.found.schema:
         return 0
+    if "role_grants" not in inst.found.meta_tables:
+        return 0
     conn = inst.conn
     with conn.transaction():
-        for role, capability in recorded(inst):
-            if conn.execute("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", [role]).fetchone() is None:
-                conn.execute(sql.SQL("DELETE FROM {} WHERE role_name = %s").format(_GRANTS_TABLE), [role])
-                continue
+        _ensure_table(conn)
+        holders = _holders(conn, warn)
+        for role, capability in holders:
             _apply(conn, capability, role, grant=True)
-            _set_schema_usage(conn, role)
             count += 1
+        for role in sorted({role for role, _ in holders}):
+            _set_schema_usage(conn, role)
     return count
