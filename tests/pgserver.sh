@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start or stop the throwaway PostgreSQL server that make test, demo and bench use.
-#   tests/pgserver.sh start|stop|status
+#   tests/pgserver.sh start|stop|status|bindir|major
 # The data directory lives under build/ (PGDATA_DIR), the server listens on
 # 127.0.0.1:$PGPORT (default 54329) with trust authentication for local use
 # only. PostgreSQL refuses to run as root, so as root the server runs as the
@@ -10,9 +10,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build="${GW_BUILD:-$here/build}"
 port=${PGPORT:-54329}
-bindir=$(pg_config --bindir 2>/dev/null || true)
-[ -x "$bindir/pg_ctl" ] || bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -x "$bindir/pg_ctl" ] || { echo "pgserver: no PostgreSQL server binaries found (pg_ctl)" >&2; exit 1; }
+# PG_BINDIR names the server's binaries (postgres, pg_ctl, initdb, ...); without it, the one installed here.
+if [ -n "${PG_BINDIR:-}" ]; then
+  bindir=$(cd "$PG_BINDIR" 2>/dev/null && pwd) || { echo "pgserver: PG_BINDIR=$PG_BINDIR is not a directory" >&2; exit 1; }
+  [ -x "$bindir/pg_ctl" ] || { echo "pgserver: no pg_ctl in PG_BINDIR=$PG_BINDIR" >&2; exit 1; }
+else
+  bindir=$(pg_config --bindir 2>/dev/null || true)
+  [ -x "$bindir/pg_ctl" ] || bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -x "$bindir/pg_ctl" ] || { echo "pgserver: no PostgreSQL server binaries found (pg_ctl)" >&2; exit 1; }
+fi
 
 run_as=""
 if [ "$(id -u)" = 0 ]; then
@@ -50,6 +56,10 @@ case "$cmd" in
   start)
     dir=$(datadir)
     [ -n "$run_as" ] && chown "$run_as" "$dir" && chmod 700 "$dir"
+    if [ -f "$dir/PG_VERSION" ] && [ "$(cat "$dir/PG_VERSION")" != "$("$0" major)" ]; then
+      echo "pgserver: $dir was made by PostgreSQL $(cat "$dir/PG_VERSION"), not $("$0" major) ($bindir): use another BUILD or remove it" >&2
+      exit 1
+    fi
     if [ ! -f "$dir/PG_VERSION" ]; then
       as_server_user "$bindir/initdb" -D "$dir" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >"$build/initdb.log" 2>&1 \
         || { cat "$build/initdb.log" >&2; exit 1; }
@@ -78,8 +88,11 @@ case "$cmd" in
   bindir)
     echo "$bindir"
     ;;
+  major)
+    "$bindir/postgres" --version | sed -E 's/.* ([0-9]+)(\.[0-9]+)*.*$/\1/'
+    ;;
   *)
-    echo "usage: $0 start|stop|status|bindir" >&2
+    echo "usage: $0 start|stop|status|bindir|major" >&2
     exit 2
     ;;
 esac
