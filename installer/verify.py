@@ -403,17 +403,10 @@ def public_privileges(conn: psycopg.Connection) -> list[str]:
     )
 
 
-def _recorded_grants(conn: psycopg.Connection) -> list[tuple[str, str]]:
-    table = f"{META_SCHEMA}.role_grants"
-    if conn.execute("SELECT pg_catalog.to_regclass(%s) IS NULL", [table]).fetchone()[0]:
-        return []
-    return conn.execute(
-        f"SELECT role_name, capability FROM {META_SCHEMA}.role_grants ORDER BY 1, 2"  # noqa: S608 (constants)
-    ).fetchall()
+def privilege_drift(conn: psycopg.Connection, public: list[str], recorded: list[tuple[str, str]]) -> list[str]:
+    """Privileges that PUBLIC's fresh-install list and role_grants do not explain, and recorded ones not held.
 
-
-def privilege_drift(conn: psycopg.Connection, public: list[str]) -> list[str]:
-    """Privileges that PUBLIC's fresh-install list and role_grants do not explain, and recorded ones not held."""
+    recorded: the (role, capability) rows of role_grants, as installer.grants.recorded reads them."""
     from installer.grants import CAPABILITIES
 
     held = privileges(conn)
@@ -437,7 +430,6 @@ def privilege_drift(conn: psycopg.Connection, public: list[str]) -> list[str]:
                 [SCHEMA],
             ).fetchall()
         }
-        recorded = _recorded_grants(conn)
     lines = []
     # (object, privilege, grantee) -> the recorded set that explains it
     explained: dict[tuple[str, str, str], str] = {}
@@ -482,8 +474,10 @@ def _show(value: str) -> str:
     return value if value else "(none)"
 
 
-def drift(conn: psycopg.Connection) -> list[str]:
-    """One line per object (or privilege) that differs from the shipped schema; empty when none does."""
+def drift(conn: psycopg.Connection, recorded: list[tuple[str, str]]) -> list[str]:
+    """One line per object (or privilege) that differs from the shipped schema; empty when none does.
+
+    recorded: the grants role_grants records (installer.grants.recorded)."""
     shipped = expected()
     want = shipped["objects"]
     have = fingerprint(conn)
@@ -504,7 +498,7 @@ def drift(conn: psycopg.Connection) -> list[str]:
                 else:
                     changes.append(f"{aspect} {_show(old)} -> {_show(new)}")
             lines.append(f"changed  {name}: {'; '.join(changes)}")
-    lines += privilege_drift(conn, shipped.get("public_privileges", []))
+    lines += privilege_drift(conn, shipped.get("public_privileges", []), recorded)
     return lines
 
 
