@@ -50,24 +50,27 @@ CREATE TYPE graphile_worker.job_spec AS (
 
 COMMENT ON TYPE graphile_worker.job_spec IS 'One job for add_jobs: task identifier, payload, queue, run_at, max_attempts, job key, priority and flags; NULL fields take add_job''s defaults.';
 
-CREATE FUNCTION graphile_worker._private_check_job(identifier text, queue_name text, max_attempts integer, job_key text, priority integer) RETURNS void
+CREATE FUNCTION graphile_worker._private_check_job(identifier text, queue_name text, max_attempts integer, job_key text, priority integer, payload json, flags text[]) RETURNS void
     LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+  v_flag text;
 BEGIN
+  -- Lengths, not comparisons with '': a caller's collation cannot change a length.
   IF identifier IS NULL THEN
     RAISE EXCEPTION 'identifier must not be null'
       USING ERRCODE = '22004', HINT = 'Pass the task identifier of the job.';
   END IF;
-  IF length(identifier) > 128 THEN
-    RAISE EXCEPTION 'identifier is % characters long; at most 128 are allowed', length(identifier)
-      USING ERRCODE = '22023', HINT = 'Use a shorter task identifier.';
+  IF length(identifier) NOT BETWEEN 1 AND 128 THEN
+    RAISE EXCEPTION 'identifier is % characters long; it must be 1 to 128', length(identifier)
+      USING ERRCODE = '22023', HINT = 'Pass the task identifier of the job, 1 to 128 characters.';
   END IF;
-  IF length(queue_name) > 128 THEN
-    RAISE EXCEPTION 'queue_name is % characters long; at most 128 are allowed', length(queue_name)
-      USING ERRCODE = '22023', HINT = 'Use a shorter queue name.';
+  IF length(queue_name) NOT BETWEEN 1 AND 128 THEN
+    RAISE EXCEPTION 'queue_name is % characters long; it must be 1 to 128', length(queue_name)
+      USING ERRCODE = '22023', HINT = 'Pass NULL for no queue, or a name of 1 to 128 characters.';
   END IF;
-  IF job_key = '' OR length(job_key) > 512 THEN
+  IF length(job_key) NOT BETWEEN 1 AND 512 THEN
     RAISE EXCEPTION 'job_key is % characters long; it must be 1 to 512', length(job_key)
       USING ERRCODE = '22023', HINT = 'Pass NULL for no key, or a key of 1 to 512 characters.';
   END IF;
@@ -79,10 +82,30 @@ BEGIN
     RAISE EXCEPTION 'priority is %; it must be between -32768 and 32767', priority
       USING ERRCODE = '22003', HINT = 'Lower numbers run first; pass NULL for 0.';
   END IF;
+  -- A json value's text is its stored form, so this length costs no parsing.
+  IF octet_length(payload::text) > 1048576 THEN
+    RAISE EXCEPTION 'payload is % bytes long; at most 1048576 (1 MiB) are allowed', octet_length(payload::text)
+      USING ERRCODE = '22023', HINT = 'Keep large data elsewhere and put a reference to it in the payload.';
+  END IF;
+  IF flags IS NOT NULL THEN
+    IF cardinality(flags) > 64 THEN
+      RAISE EXCEPTION 'flags has % entries; at most 64 are allowed', cardinality(flags)
+        USING ERRCODE = '22023', HINT = 'Flags mark jobs that a worker may refuse (forbidden_flags); use few.';
+    END IF;
+    IF array_position(flags, NULL) IS NOT NULL THEN
+      RAISE EXCEPTION 'flags must not contain null'
+        USING ERRCODE = '22004', HINT = 'Pass each flag as a string of 1 to 128 characters, or NULL for no flags.';
+    END IF;
+    SELECT f INTO v_flag FROM unnest(flags) AS f WHERE length(f) NOT BETWEEN 1 AND 128 LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'a flag is % characters long; each must be 1 to 128', length(v_flag)
+        USING ERRCODE = '22023', HINT = 'Pass each flag as a string of 1 to 128 characters, or NULL for no flags.';
+    END IF;
+  END IF;
 END;
 $$;
 
-COMMENT ON FUNCTION graphile_worker._private_check_job(identifier text, queue_name text, max_attempts integer, job_key text, priority integer) IS 'Private: raises a clear error (22004, 22023, 22003) naming the bad argument of add_job/add_jobs.';
+COMMENT ON FUNCTION graphile_worker._private_check_job(identifier text, queue_name text, max_attempts integer, job_key text, priority integer, payload json, flags text[]) IS 'Private: raises a clear error (22004, 22023, 22003) naming the bad argument of add_job/add_jobs: identifier, queue_name, job_key, max_attempts, priority, payload (at most 1 MiB) or flags (at most 64, each 1 to 128 characters).';
 
 CREATE FUNCTION graphile_worker._private_check_worker_id(worker_id text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -93,14 +116,21 @@ BEGIN
     RAISE EXCEPTION 'worker_id must not be null'
       USING ERRCODE = '22004', HINT = 'Pass the id this worker process uses for all its calls, e.g. ''worker-'' || a random suffix.';
   END IF;
-  IF worker_id = '' THEN
+  IF length(worker_id) = 0 THEN
     RAISE EXCEPTION 'worker_id must not be empty'
       USING ERRCODE = '22023', HINT = 'Pass the id this worker process uses for all its calls, e.g. ''worker-'' || a random suffix.';
+  END IF;
+  -- The id is stored in locked_by, which jobs_locked_index holds: a B-tree
+  -- entry is limited to about 2,700 bytes, and 256 characters of up to four
+  -- bytes each stay well below that.
+  IF length(worker_id) > 256 THEN
+    RAISE EXCEPTION 'worker_id is % characters long; at most 256 are allowed', length(worker_id)
+      USING ERRCODE = '22023', HINT = 'Use a shorter id, e.g. ''worker-'' || a random suffix.';
   END IF;
 END;
 $$;
 
-COMMENT ON FUNCTION graphile_worker._private_check_worker_id(worker_id text) IS 'Private: raises 22004 (null) or 22023 (empty) for a bad worker_id.';
+COMMENT ON FUNCTION graphile_worker._private_check_worker_id(worker_id text) IS 'Private: raises 22004 (null) or 22023 (empty, or longer than 256 characters) for a bad worker_id.';
 
 CREATE FUNCTION graphile_worker._private_delete_permafailed_jobs(max_rows bigint) RETURNS bigint
     LANGUAGE plpgsql
@@ -161,7 +191,7 @@ DECLARE
   v_jobs graphile_worker._private_jobs[];
   v_queue_ids integer[];
 BEGIN
-  IF worker_id IS NULL OR worker_id = '' THEN  -- the check raises; calling it only then saves a call per job
+  IF worker_id IS NULL OR length(worker_id) NOT BETWEEN 1 AND 256 THEN  -- the check raises; calling it only then saves a call per job
     PERFORM graphile_worker._private_check_worker_id(worker_id);
   END IF;
   IF error_message IS NULL THEN
@@ -302,7 +332,7 @@ BEGIN
     RAISE EXCEPTION 'job_key_mode is %; expected replace, preserve_run_at or unsafe_dedupe', quote_literal(job_key_mode)
       USING ERRCODE = 'GWBKM', HINT = 'replace is the default; see the README on job keys.';
   END IF;
-  PERFORM graphile_worker._private_check_job(identifier, queue_name, max_attempts, job_key, priority);
+  PERFORM graphile_worker._private_check_job(identifier, queue_name, max_attempts, job_key, priority, payload, flags);
 
   IF job_key IS NOT NULL AND job_key_mode COLLATE "default" IS DISTINCT FROM 'unsafe_dedupe' THEN
     SELECT * INTO v_job
@@ -370,10 +400,15 @@ BEGIN
   -- (the same conditions; that function stays the one place for the
   -- messages), the keys, and the task and queue names without repeats.
   SELECT min(s.n) FILTER (WHERE s.identifier IS NULL
-                             OR length(s.identifier) > 128
-                             OR length(s.queue_name) > 128
-                             OR s.job_key = '' OR length(s.job_key) > 512
-                             OR s.max_attempts < 1),
+                             OR length(s.identifier) NOT BETWEEN 1 AND 128
+                             OR length(s.queue_name) NOT BETWEEN 1 AND 128
+                             OR length(s.job_key) NOT BETWEEN 1 AND 512
+                             OR s.max_attempts < 1
+                             OR octet_length(s.payload::text) > 1048576
+                             OR (s.flags IS NOT NULL AND (
+                                   cardinality(s.flags) > 64
+                                   OR array_position(s.flags, NULL) IS NOT NULL
+                                   OR EXISTS (SELECT 1 FROM unnest(s.flags) AS f WHERE length(f) NOT BETWEEN 1 AND 128)))),
          coalesce(array_agg(s.job_key) FILTER (WHERE s.job_key IS NOT NULL), '{}'),
          array_agg(DISTINCT s.identifier),
          coalesce(array_agg(DISTINCT s.queue_name) FILTER (WHERE s.queue_name IS NOT NULL), '{}')
@@ -383,7 +418,7 @@ BEGIN
     -- (ordinality counts from 1 whatever the array's lower bound)
     v_bad_spec := specs[array_lower(specs, 1) + v_bad - 1];
     PERFORM graphile_worker._private_check_job(v_bad_spec.identifier, v_bad_spec.queue_name,
-      v_bad_spec.max_attempts, v_bad_spec.job_key, v_bad_spec.priority);
+      v_bad_spec.max_attempts, v_bad_spec.job_key, v_bad_spec.priority, v_bad_spec.payload, v_bad_spec.flags);
   END IF;
 
   -- One upsert cannot touch the same key twice; say which key instead of failing obscurely.
@@ -456,10 +491,20 @@ BEGIN
     ON CONFLICT (key) DO UPDATE SET
       job_queue_id = excluded.job_queue_id,
       task_id = excluded.task_id,
-      -- Two array payloads are concatenated, so repeated calls can accumulate items.
+      -- Two array payloads are concatenated, so repeated calls can accumulate
+      -- items. As json, element by element: a cast to jsonb (version 7) failed
+      -- on text jsonb cannot hold, such as \u0000, and then refused every later
+      -- add to the key.
       payload = CASE
         WHEN json_typeof(jobs.payload) = 'array' AND json_typeof(excluded.payload) = 'array'
-          THEN (jobs.payload::jsonb || excluded.payload::jsonb)::json
+          THEN coalesce((
+            SELECT json_agg(e.value ORDER BY e.part, e.n)
+            FROM (
+              SELECT 1, a.n, a.value FROM json_array_elements(jobs.payload) WITH ORDINALITY AS a(value, n)
+              UNION ALL
+              SELECT 2, b.n, b.value FROM json_array_elements(excluded.payload) WITH ORDINALITY AS b(value, n)
+            ) AS e(part, n, value)
+          ), '[]'::json)
         ELSE excluded.payload
       END,
       max_attempts = excluded.max_attempts,
@@ -571,7 +616,7 @@ CREATE FUNCTION graphile_worker.complete_and_fetch_jobs(worker_id text, complete
     AS $$
 BEGIN
   -- Checked here as well, so that a bad worker_id fails before anything is completed.
-  IF worker_id IS NULL OR worker_id = '' THEN
+  IF worker_id IS NULL OR length(worker_id) NOT BETWEEN 1 AND 256 THEN
     PERFORM graphile_worker._private_check_worker_id(worker_id);
   END IF;
   IF completed_job_ids IS NOT NULL AND cardinality(completed_job_ids) > 0 THEN
@@ -590,7 +635,7 @@ CREATE FUNCTION graphile_worker.complete_job(worker_id text, job_id bigint) RETU
 DECLARE
   v_job graphile_worker._private_jobs;
 BEGIN
-  IF worker_id IS NULL OR worker_id = '' THEN  -- the check raises; calling it only then saves a call per job
+  IF worker_id IS NULL OR length(worker_id) NOT BETWEEN 1 AND 256 THEN  -- the check raises; calling it only then saves a call per job
     PERFORM graphile_worker._private_check_worker_id(worker_id);
   END IF;
   DELETE FROM graphile_worker._private_jobs AS j
@@ -629,7 +674,7 @@ DECLARE
   v_jobs graphile_worker._private_jobs[];
   v_queue_ids integer[];
 BEGIN
-  IF worker_id IS NULL OR worker_id = '' THEN  -- the check raises; calling it only then saves a call per job
+  IF worker_id IS NULL OR length(worker_id) NOT BETWEEN 1 AND 256 THEN  -- the check raises; calling it only then saves a call per job
     PERFORM graphile_worker._private_check_worker_id(worker_id);
   END IF;
   IF job_ids IS NULL OR cardinality(job_ids) = 0 THEN
@@ -737,7 +782,7 @@ DECLARE
       AND (forbidden_flags IS NULL OR j.flags IS NULL OR NOT (j.flags ?| forbidden_flags))
     ORDER BY j.priority, j.run_at, j.id;
 BEGIN
-  IF worker_id IS NULL OR worker_id = '' THEN  -- the check raises; calling it only then saves a call per job
+  IF worker_id IS NULL OR length(worker_id) NOT BETWEEN 1 AND 256 THEN  -- the check raises; calling it only then saves a call per job
     PERFORM graphile_worker._private_check_worker_id(worker_id);
   END IF;
   IF batch_size IS NULL THEN
@@ -989,9 +1034,9 @@ BEGIN
     RAISE EXCEPTION 'attempts is %; it must be at most 32767', attempts
       USING ERRCODE = '22003', HINT = 'Pass NULL to keep each job''s attempts.';
   END IF;
-  IF max_attempts < 1 THEN
+  IF max_attempts < 1 THEN  -- 22003, as add_job raises for the same argument
     RAISE EXCEPTION 'max_attempts is %; it must be at least 1', max_attempts
-      USING ERRCODE = '23514', HINT = 'A job runs at most max_attempts times; pass NULL to keep each job''s value.';
+      USING ERRCODE = '22003', HINT = 'A job runs at most max_attempts times; pass NULL to keep each job''s value.';
   END IF;
   IF max_attempts > 32767 THEN
     RAISE EXCEPTION 'max_attempts is %; it must be at most 32767', max_attempts
@@ -1011,11 +1056,11 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION graphile_worker.reschedule_jobs(job_ids bigint[], run_at timestamp with time zone, priority integer, attempts integer, max_attempts integer) IS 'Sets run_at, priority, attempts and max_attempts of the given unlocked jobs; a NULL argument keeps that field. Returns the updated rows. Raises 22003 (out of smallint range), 22023 (attempts < 0) or 23514 (max_attempts < 1) before changing anything.';
+COMMENT ON FUNCTION graphile_worker.reschedule_jobs(job_ids bigint[], run_at timestamp with time zone, priority integer, attempts integer, max_attempts integer) IS 'Sets run_at, priority, attempts and max_attempts of the given unlocked jobs; a NULL argument keeps that field. Returns the updated rows. Raises 22003 (out of smallint range, or max_attempts < 1) or 22023 (attempts < 0) before changing anything.';
 
 CREATE FUNCTION graphile_worker.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN 7;
+    RETURN 8;
 
 COMMENT ON FUNCTION graphile_worker.schema_version() IS 'The version of the graphile_worker schema that is installed (one per migration).';
 

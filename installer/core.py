@@ -60,6 +60,9 @@ CLEANUP_TASKS = ("DELETE_PERMAFAILED_JOBS", "GC_TASK_IDENTIFIERS", "GC_JOB_QUEUE
 CLEANUP_SINCE_VERSION = 2
 # Seconds to wait for the advisory lock before giving up (0: wait for ever).
 DEFAULT_LOCK_TIMEOUT = 60
+# The oldest PostgreSQL major the migrations run on: they use SQL-standard
+# function bodies (BEGIN ATOMIC / RETURN), which came in 14.
+MIN_SERVER_VERSION = 140000
 # The session's search_path: pg_catalog first, so that nothing a database or role
 # default puts on the path (ALTER DATABASE ... SET search_path) can shadow a catalog
 # function; the installer also names pg_catalog in every call it writes.
@@ -541,7 +544,22 @@ class Installer:
         finally:
             self._unlock()
 
+    def server_version(self) -> int:
+        """The server's version as server_version_num gives it, e.g. 150004."""
+        return self.conn.info.server_version
+
+    def check_server_version(self) -> None:
+        """Refuse, before anything is changed, a server older than MIN_SERVER_VERSION."""
+        version = self.server_version()
+        if version < MIN_SERVER_VERSION:
+            raise InstallerError(
+                f"needs PostgreSQL {MIN_SERVER_VERSION // 10000} or newer; this server is "
+                f"{version // 10000}.{version % 10000}"
+            )
+
     def migrate(self) -> list[Migration]:
+        self.check_server_version()
+
         def apply(backend):
             todo = backend.to_apply(self.migrations)
             backend.apply_migrations(todo)

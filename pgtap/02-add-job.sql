@@ -1,6 +1,6 @@
 -- Behaviour of add_job, add_jobs and remove_job: defaults, job keys and their modes, locked jobs, bad input.
 BEGIN;
-SELECT plan(51);
+SELECT plan(70);
 
 -- Defaults of a bare add_job.
 SELECT add_job AS j FROM graphile_worker.add_job('send_email') \gset bare_
@@ -54,6 +54,16 @@ SELECT graphile_worker.add_job('batch', '[1]', job_key => 'arr');
 SELECT graphile_worker.add_job('batch', '[2, 3]', job_key => 'arr');
 SELECT is((SELECT payload::jsonb FROM graphile_worker._private_jobs WHERE key = 'arr'), '[1, 2, 3]'::jsonb,
   'replace: two array payloads are concatenated');
+-- Concatenated as json: elements keep their order and their text, even text jsonb cannot hold.
+SELECT graphile_worker.add_job('batch', '[{"b":1,"a":2}, "\u0000"]', job_key => 'nul');
+SELECT lives_ok($$SELECT graphile_worker.add_job('batch', '["after"]', job_key => 'nul')$$,
+  'replace: an array payload holding \u0000 does not stop later adds to its key');
+SELECT is((SELECT payload::text FROM graphile_worker._private_jobs WHERE key = 'nul'), '[{"b":1,"a":2}, "\u0000", "after"]',
+  'replace: the concatenation keeps each element as it was written, in order');
+SELECT graphile_worker.add_job('batch', '[]', job_key => 'empty');
+SELECT graphile_worker.add_job('batch', '[]', job_key => 'empty');
+SELECT is((SELECT payload::text FROM graphile_worker._private_jobs WHERE key = 'empty'), '[]',
+  'replace: two empty arrays make an empty array');
 SELECT graphile_worker.add_job('batch', '{"x": 1}', job_key => 'arr');
 SELECT is((SELECT payload::jsonb FROM graphile_worker._private_jobs WHERE key = 'arr'), '{"x": 1}'::jsonb,
   'replace: an object replaces an array');
@@ -188,6 +198,52 @@ SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('fine', NULL, repea
 SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('fine', NULL, NULL, NULL, NULL, '', NULL, NULL)
                                                    ]::graphile_worker.job_spec[])$$, '22023', NULL,
   'add_jobs: an empty job_key raises 22023');
+-- Empty names, payload size and flags.
+SELECT throws_ok($$SELECT graphile_worker.add_job('')$$, '22023',
+  'identifier is 0 characters long; it must be 1 to 128', 'an empty identifier raises 22023');
+SELECT throws_ok($$SELECT graphile_worker.add_job('x', queue_name => '')$$, '22023',
+  'queue_name is 0 characters long; it must be 1 to 128', 'an empty queue_name raises 22023');
+SELECT throws_ok($$SELECT graphile_worker.add_job('x', ('"' || repeat('p', 1048575) || '"')::json)$$, '22023',
+  'payload is 1048577 bytes long; at most 1048576 (1 MiB) are allowed', 'a payload over 1 MiB raises 22023');
+SELECT throws_ok($$SELECT graphile_worker.add_job('x', flags => ARRAY[NULL]::text[])$$, '22004',
+  'flags must not contain null', 'a NULL flag raises 22004 naming flags');
+SELECT throws_ok($$SELECT graphile_worker.add_job('x', flags => ARRAY['ok', ''])$$, '22023',
+  'a flag is 0 characters long; each must be 1 to 128', 'an empty flag raises 22023');
+SELECT throws_ok($$SELECT graphile_worker.add_job('x', flags => ARRAY[repeat('f', 129)])$$, '22023',
+  'a flag is 129 characters long; each must be 1 to 128', 'a flag over 128 characters raises 22023');
+SELECT throws_ok($$SELECT graphile_worker.add_job('x', flags => ARRAY(SELECT 'f' || i FROM generate_series(1, 65) AS i))$$,
+  '22023', 'flags has 65 entries; at most 64 are allowed', 'more than 64 flags raise 22023');
+SELECT throws_ok($$SELECT graphile_worker.add_job('x', job_key => 'k', flags => ARRAY[NULL]::text[])$$, '22004',
+  'flags must not contain null', 'a NULL flag raises 22004 on the keyed path too');
+SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('fine', NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+                                                          ROW('', NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+                                                   ]::graphile_worker.job_spec[])$$, '22023',
+  'identifier is 0 characters long; it must be 1 to 128', 'add_jobs: an empty identifier raises 22023');
+SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('fine', NULL, '', NULL, NULL, NULL, NULL, NULL)
+                                                   ]::graphile_worker.job_spec[])$$, '22023',
+  'queue_name is 0 characters long; it must be 1 to 128', 'add_jobs: an empty queue_name raises 22023');
+SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('fine', ('"' || repeat('p', 1048575) || '"')::json,
+                                                              NULL, NULL, NULL, NULL, NULL, NULL)
+                                                   ]::graphile_worker.job_spec[])$$, '22023',
+  'payload is 1048577 bytes long; at most 1048576 (1 MiB) are allowed', 'add_jobs: a payload over 1 MiB raises 22023');
+SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('fine', NULL, NULL, NULL, NULL, NULL, NULL, ARRAY['a']),
+                                                          ROW('fine', NULL, NULL, NULL, NULL, NULL, NULL, ARRAY['a', NULL])
+                                                   ]::graphile_worker.job_spec[])$$, '22004',
+  'flags must not contain null', 'add_jobs: a NULL flag in a later spec raises 22004 naming flags');
+SELECT throws_ok($$SELECT graphile_worker.add_jobs(ARRAY[ROW('fine', NULL, NULL, NULL, NULL, 'k2', NULL,
+                                                              ARRAY(SELECT 'f' || i FROM generate_series(1, 65) AS i))
+                                                   ]::graphile_worker.job_spec[])$$, '22023',
+  'flags has 65 entries; at most 64 are allowed', 'add_jobs: more than 64 flags raise 22023 on the keyed path');
 SELECT is((SELECT count(*) FROM graphile_worker._private_jobs), :before::bigint, 'failed calls added no job');
+-- The limits themselves are allowed.
+SELECT lives_ok($$SELECT graphile_worker.add_job(repeat('i', 128), ('"' || repeat('p', 1048574) || '"')::json,
+                                                 queue_name => repeat('q', 128),
+                                                 flags => ARRAY(SELECT repeat('f', 127) || i FROM generate_series(0, 9) AS i)
+                                                          || ARRAY(SELECT 'g' || i FROM generate_series(1, 54) AS i))$$,
+  'a 128-character identifier and queue, a payload of exactly 1 MiB and 64 flags of up to 128 characters are accepted');
+SELECT is((SELECT octet_length(payload::text) FROM graphile_worker._private_jobs ORDER BY id DESC LIMIT 1), 1048576,
+  'the 1 MiB payload is stored whole');
+SELECT is((SELECT count(*)::int FROM graphile_worker._private_jobs j, jsonb_object_keys(j.flags)
+           WHERE j.id = (SELECT max(id) FROM graphile_worker._private_jobs)), 64, 'the 64 flags are stored');
 SELECT * FROM finish();
 ROLLBACK;

@@ -37,11 +37,11 @@ SELECT is_empty($$ SELECT * FROM graphile_worker.reschedule_jobs(ARRAY[-1, (SELE
 
 -- Bad arguments: a specific SQLSTATE, a message naming the argument, and nothing changed.
 SELECT throws_ok($$ SELECT * FROM graphile_worker.reschedule_jobs(pg_temp.fx_ids('regular', 'failed_once'), max_attempts => 0) $$,
-  '23514', 'max_attempts is 0; it must be at least 1',
-  'max_attempts => 0 raises check_violation naming max_attempts');
+  '22003', 'max_attempts is 0; it must be at least 1',
+  'max_attempts => 0 raises 22003 naming max_attempts, as add_job does');
 SELECT throws_ok($$ SELECT * FROM graphile_worker.reschedule_jobs(pg_temp.fx_ids('regular'), run_at => now(), max_attempts => -3) $$,
-  '23514', 'max_attempts is -3; it must be at least 1',
-  'a negative max_attempts raises check_violation, even with other fields given');
+  '22003', 'max_attempts is -3; it must be at least 1',
+  'a negative max_attempts raises 22003, even with other fields given');
 SELECT throws_ok($$ SELECT * FROM graphile_worker.reschedule_jobs(pg_temp.fx_ids('regular'), max_attempts => 32768) $$,
   '22003', 'max_attempts is 32768; it must be at most 32767',
   'max_attempts beyond smallint raises numeric_value_out_of_range naming max_attempts');

@@ -1,7 +1,7 @@
 -- fetch_jobs: structure, argument errors, order, due time, task filter,
 -- forbidden flags, batch size, attempts, skipping locked jobs.
 BEGIN;
-SELECT plan(35);
+SELECT plan(37);
 
 -- Structure -------------------------------------------------------------------
 
@@ -33,6 +33,9 @@ SELECT throws_ok($$SELECT * FROM graphile_worker.fetch_jobs(NULL)$$, '22004', NU
   'a null worker_id raises 22004');
 SELECT throws_ok($$SELECT * FROM graphile_worker.fetch_jobs('')$$, '22023', NULL,
   'an empty worker_id raises 22023');
+SELECT throws_ok($$SELECT * FROM graphile_worker.fetch_jobs(repeat('w', 3000))$$, '22023',
+  'worker_id is 3000 characters long; at most 256 are allowed', 'a 3,000-character worker_id raises 22023 naming worker_id');
+SELECT lives_ok($$SELECT * FROM graphile_worker.fetch_jobs(repeat('w', 256))$$, 'a 256-character worker_id is accepted');
 SELECT throws_ok($$SELECT * FROM graphile_worker.fetch_jobs('w1', NULL, 0)$$, '22023',
   'batch_size is 0; it must be between 1 and 10000', 'batch_size 0 raises 22023 naming batch_size');
 SELECT throws_ok($$SELECT * FROM graphile_worker.fetch_jobs('w1', NULL, 10001)$$, '22023',

@@ -2,7 +2,7 @@
 -- backoff rule: holder only, queues released, retry times, permanent failure,
 -- payload replacement.
 BEGIN;
-SELECT plan(52);
+SELECT plan(56);
 
 -- Structure -------------------------------------------------------------------
 
@@ -50,6 +50,14 @@ SELECT ok((SELECT proconfig @> ARRAY['plan_cache_mode=force_generic_plan'] FROM 
 SELECT throws_ok($$SELECT graphile_worker.complete_job(NULL, 1)$$, '22004', NULL, 'complete_job: null worker_id raises 22004');
 SELECT throws_ok($$SELECT * FROM graphile_worker.complete_worker_jobs('', ARRAY[1::bigint])$$, '22023', NULL,
   'complete_worker_jobs: empty worker_id raises 22023');
+SELECT throws_ok($$SELECT * FROM graphile_worker.complete_worker_jobs(repeat('w', 257), ARRAY[1::bigint])$$, '22023',
+  'worker_id is 257 characters long; at most 256 are allowed', 'complete_worker_jobs: a worker_id over 256 characters raises 22023');
+SELECT throws_ok($$SELECT * FROM graphile_worker.complete_job(repeat('w', 257), 1)$$, '22023',
+  'worker_id is 257 characters long; at most 256 are allowed', 'complete_job: a worker_id over 256 characters raises 22023');
+SELECT throws_ok($$SELECT * FROM graphile_worker.fail_job(repeat('w', 257), 1, 'e')$$, '22023',
+  'worker_id is 257 characters long; at most 256 are allowed', 'fail_job: a worker_id over 256 characters raises 22023');
+SELECT throws_ok($$SELECT * FROM graphile_worker.complete_and_fetch_jobs(repeat('w', 257), '{}')$$, '22023',
+  'worker_id is 257 characters long; at most 256 are allowed', 'complete_and_fetch_jobs: a worker_id over 256 characters raises 22023');
 SELECT throws_ok($$SELECT graphile_worker.fail_job('w1', 1, NULL)$$, '22004', 'error_message must not be null',
   'fail_job: null error_message raises 22004 naming error_message');
 SELECT throws_ok($$SELECT * FROM graphile_worker.fail_worker_jobs(NULL, ARRAY[1::bigint], 'x')$$, '22004', NULL,

