@@ -188,7 +188,7 @@ def _run(args: argparse.Namespace) -> int:
             pending = inst.pending()
             if pending:
                 raise InstallerError(f"{len(pending)} migrations pending; run migrate before verify")
-            lines = verify.drift(inst.conn, grants.recorded(inst))
+            lines = verify.drift(inst.conn, grants.recorded(inst)) + grants.stale(inst)
             for line in lines:
                 print(line)
             print(f"{len(lines)} objects differ from the package" if lines else "schema matches the package")

@@ -198,14 +198,41 @@ def revoke(inst: Installer, capability: str, role: str) -> None:
         _set_schema_usage(conn, role)
 
 
+# The rows of role_grants with the oid of the role that now has that name (NULL: no such role).
+_RECORDED = """
+SELECT g.role_name, g.capability, g.role_oid, r.oid
+FROM {} AS g
+LEFT JOIN pg_catalog.pg_roles AS r ON r.rolname = g.role_name
+ORDER BY 1, 2
+"""
+
+
+def _recreated(role_oid, current) -> bool:
+    # A row without an oid was recorded before the column existed; the next reapply adopts the role's.
+    return current is not None and role_oid is not None and role_oid != current
+
+
 def recorded(inst: Installer) -> list[tuple[str, str]]:
+    """The (role, capability) rows of role_grants, but for those whose role was dropped and
+    re-created under the same name since (stale() reports those)."""
+    if "role_grants" not in inst.found.meta_tables:
+        return []
+    rows = inst.conn.execute(sql.SQL(_RECORDED).format(_GRANTS_TABLE)).fetchall()
+    return [(role, capability) for role, capability, oid, current in rows if not _recreated(oid, current)]
+
+
+def stale(inst: Installer) -> list[str]:
+    """One verify line per role_grants row whose role was dropped and re-created under the same
+    name (another oid) since the grant. The next migrate or rollback deletes such rows. (A row
+    whose role is gone altogether is reported by verify.privilege_drift.)"""
     if "role_grants" not in inst.found.meta_tables:
         return []
     return [
-        (r[0], r[1])
-        for r in inst.conn.execute(
-            sql.SQL("SELECT role_name, capability FROM {} ORDER BY 1, 2").format(_GRANTS_TABLE)
-        ).fetchall()
+        f"extra    role_grants row {role}/{capability}: the role was dropped and re-created since the grant "
+        f"(oid {oid}, now {current}) and holds nothing of the set (migrate deletes the row; grant again "
+        "to give the set to the new role)"
+        for role, capability, oid, current in inst.conn.execute(sql.SQL(_RECORDED).format(_GRANTS_TABLE)).fetchall()
+        if _recreated(oid, current)
     ]
 
 

@@ -39,7 +39,8 @@ EXECUTE on every overload of the set's functions and SELECT on the set's views
 - ``missing  privilege P on OBJECT for ROLE (recorded set S)``: a recorded
   set whose privilege is not actually held;
 - ``extra    role_grants row ROLE/SET``: a row naming a role that does not
-  exist or a set the installer does not know.
+  exist or a set the installer does not know, or (installer.grants.stale) a
+  role dropped and re-created under that name since the grant.
 
 Rendering is pinned: the catalog is read under ``search_path = pg_catalog``
 whatever the connection's own path, so names are always schema-qualified the

@@ -13,7 +13,9 @@
 
 DO $demo$
 DECLARE
-  v_worker text := 'demo-worker-' || pg_catalog.pg_backend_pid();
+  -- Unguessable, because the id is all that proves a lock is ours: a pid can be
+  -- read from pg_stat_activity by any role.
+  v_worker text := 'demo-worker-' || pg_catalog.gen_random_uuid();
   v_jobs graphile_worker.fetched_job[];
   v_done bigint[];
   v_failed bigint[];
