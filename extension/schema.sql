@@ -284,6 +284,23 @@ CREATE FUNCTION graphile_worker._private_is_unlocked(locked_at timestamp with ti
 
 COMMENT ON FUNCTION graphile_worker._private_is_unlocked(locked_at timestamp with time zone) IS 'True when a job or queue with this locked_at may be changed by administration: never locked, or locked more than 4 hours ago (a dead worker).';
 
+CREATE FUNCTION graphile_worker._private_job_queues_deleted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  -- The same race as for tasks (see _private_tasks_deleted): a job whose
+  -- queue row is gone would never be fetched, by us or by the Node worker.
+  INSERT INTO graphile_worker._private_job_queues (id, queue_name, locked_at, locked_by) OVERRIDING SYSTEM VALUE
+  SELECT g.id, g.queue_name, g.locked_at, g.locked_by FROM gone AS g
+  WHERE EXISTS (SELECT 1 FROM graphile_worker._private_jobs AS j
+                WHERE j.job_queue_id IS NOT NULL AND j.job_queue_id::bigint = g.id::bigint);
+  RETURN NULL;
+END;
+$$;
+
+COMMENT ON FUNCTION graphile_worker._private_job_queues_deleted() IS 'Private (trigger): after queue rows are deleted, re-inserts (same id, name and lock) those a job still refers to.';
+
 CREATE FUNCTION graphile_worker._private_notify_insert(job_count bigint) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -320,6 +337,52 @@ CREATE FUNCTION graphile_worker._private_retry_delay(attempts integer) RETURNS i
     RETURN (exp((LEAST(attempts, 10))::double precision) * '00:00:01'::interval);
 
 COMMENT ON FUNCTION graphile_worker._private_retry_delay(attempts integer) IS 'Private: how long a job that failed on attempt number attempts waits before its next try: exp(least(attempts, 10)) seconds.';
+
+CREATE FUNCTION graphile_worker._private_tasks_deleted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  -- A plain "delete tasks without jobs" (WorkerUtils' cleanup) may delete a
+  -- row an enqueuer held while it added a job: the DELETE waited for that
+  -- enqueuer but judged "no job" with its older snapshot. This statement
+  -- has a fresh snapshot, sees that job, and puts the row back with its id.
+  -- Our own cleanup re-checks before it deletes, so this finds nothing there.
+  INSERT INTO graphile_worker._private_tasks (id, identifier) OVERRIDING SYSTEM VALUE
+  SELECT g.id, g.identifier FROM gone AS g
+  WHERE EXISTS (SELECT 1 FROM graphile_worker._private_jobs AS j WHERE j.task_id::bigint = g.id::bigint);
+
+  INSERT INTO graphile_worker._private_retired_tasks (identifier, id)
+  SELECT g.identifier, g.id FROM gone AS g
+  WHERE NOT EXISTS (SELECT 1 FROM graphile_worker._private_tasks AS t WHERE t.id = g.id)
+  ON CONFLICT (identifier) DO UPDATE SET id = EXCLUDED.id, retired_at = now();
+  RETURN NULL;
+END;
+$$;
+
+COMMENT ON FUNCTION graphile_worker._private_tasks_deleted() IS 'Private (trigger): after task rows are deleted, re-inserts (same id) those a job still refers to and records the ids of the others in _private_retired_tasks.';
+
+CREATE FUNCTION graphile_worker._private_tasks_reuse_id() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_id integer;
+BEGIN
+  -- Taking the row out here is safe under concurrency: a second insert of the
+  -- same identifier waits for this delete, finds no row, and then conflicts
+  -- on the identifier's unique index with the row this insert makes.
+  DELETE FROM graphile_worker._private_retired_tasks AS r
+  WHERE r.identifier = NEW.identifier COLLATE "default"
+  RETURNING r.id INTO v_id;
+  IF v_id IS NOT NULL THEN
+    NEW.id := v_id;
+  END IF;
+  RETURN NEW;
+END;
+$$;
+
+COMMENT ON FUNCTION graphile_worker._private_tasks_reuse_id() IS 'Private (trigger): gives a task row being inserted the id its identifier had before it was deleted, if any (see _private_retired_tasks).';
 
 CREATE FUNCTION graphile_worker.add_job(identifier text, payload json DEFAULT NULL::json, queue_name text DEFAULT NULL::text, run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, max_attempts integer DEFAULT NULL::integer, job_key text DEFAULT NULL::text, priority integer DEFAULT NULL::integer, flags text[] DEFAULT NULL::text[], job_key_mode text DEFAULT 'replace'::text) RETURNS graphile_worker._private_jobs
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1060,7 +1123,7 @@ COMMENT ON FUNCTION graphile_worker.reschedule_jobs(job_ids bigint[], run_at tim
 
 CREATE FUNCTION graphile_worker.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN 8;
+    RETURN 9;
 
 COMMENT ON FUNCTION graphile_worker.schema_version() IS 'The version of the graphile_worker schema that is installed (one per migration).';
 
@@ -1092,6 +1155,22 @@ ALTER TABLE graphile_worker._private_jobs ALTER COLUMN id ADD GENERATED ALWAYS A
     NO MAXVALUE
     CACHE 1
 );
+
+CREATE TABLE graphile_worker._private_known_crontabs (
+    identifier text NOT NULL,
+    known_since timestamp with time zone NOT NULL,
+    last_execution timestamp with time zone
+);
+
+COMMENT ON TABLE graphile_worker._private_known_crontabs IS 'Private: one row per crontab item graphile-worker''s Node scheduler has seen: when it first saw it and when it last enqueued it (for backfill). Written only by that scheduler.';
+
+CREATE TABLE graphile_worker._private_retired_tasks (
+    identifier text NOT NULL,
+    id integer NOT NULL,
+    retired_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE graphile_worker._private_retired_tasks IS 'Private: the id each deleted task identifier had. A process that cached the id (graphile-worker''s Node worker does, for as long as it runs) keeps finding that task''s jobs when the identifier comes back. A row goes away when its identifier is used again.';
 
 CREATE TABLE graphile_worker._private_tasks (
     id integer NOT NULL,
@@ -1131,6 +1210,14 @@ CREATE VIEW graphile_worker.jobs AS
      LEFT JOIN graphile_worker._private_job_queues job_queues ON ((job_queues.id = jobs.job_queue_id)));
 
 COMMENT ON VIEW graphile_worker.jobs IS 'Read-only view of every job with its task identifier and queue name; the payload is left out on purpose (it may be large or private).';
+
+CREATE TABLE graphile_worker.migrations (
+    id integer NOT NULL,
+    ts timestamp with time zone DEFAULT now() NOT NULL,
+    breaking boolean DEFAULT false NOT NULL
+);
+
+COMMENT ON TABLE graphile_worker.migrations IS 'The graphile-worker (npm) schema revisions this schema provides: 1 to 20, as graphile-worker 0.18.0 records them (breaking: 1, 3, 11, 13, 14, 16, 19). Its Node worker reads this at start-up; a row above 20 means a newer graphile-worker changed this schema (installer verify and status report it).';
 
 CREATE VIEW graphile_worker.worker_locks AS
  WITH locks AS (
@@ -1179,11 +1266,20 @@ ALTER TABLE ONLY graphile_worker._private_jobs
 ALTER TABLE ONLY graphile_worker._private_jobs
     ADD CONSTRAINT _private_jobs_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY graphile_worker._private_retired_tasks
+    ADD CONSTRAINT _private_retired_tasks_pkey PRIMARY KEY (identifier);
+
 ALTER TABLE ONLY graphile_worker._private_tasks
     ADD CONSTRAINT _private_tasks_identifier_key UNIQUE (identifier);
 
 ALTER TABLE ONLY graphile_worker._private_tasks
     ADD CONSTRAINT _private_tasks_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY graphile_worker._private_known_crontabs
+    ADD CONSTRAINT known_crontabs_pkey PRIMARY KEY (identifier);
+
+ALTER TABLE ONLY graphile_worker.migrations
+    ADD CONSTRAINT migrations_pkey PRIMARY KEY (id);
 
 CREATE INDEX jobs_job_queue_id_index ON graphile_worker._private_jobs USING btree (((job_queue_id)::bigint)) WHERE (job_queue_id IS NOT NULL);
 
@@ -1207,8 +1303,18 @@ CREATE INDEX jobs_task_id_index ON graphile_worker._private_jobs USING btree (((
 
 COMMENT ON INDEX graphile_worker.jobs_task_id_index IS 'Jobs by task id (as bigint, so that only cleanup''s query, which names that expression, uses it): cleanup(GC_TASK_IDENTIFIERS) checks each task row with one index probe instead of a scan of every job.';
 
+CREATE TRIGGER _private_job_queues_deleted AFTER DELETE ON graphile_worker._private_job_queues REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION graphile_worker._private_job_queues_deleted();
+
+CREATE TRIGGER _private_tasks_deleted AFTER DELETE ON graphile_worker._private_tasks REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION graphile_worker._private_tasks_deleted();
+
+CREATE TRIGGER _private_tasks_reuse_id BEFORE INSERT ON graphile_worker._private_tasks FOR EACH ROW EXECUTE FUNCTION graphile_worker._private_tasks_reuse_id();
+
 ALTER TABLE graphile_worker._private_job_queues ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE graphile_worker._private_jobs ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE graphile_worker._private_known_crontabs ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE graphile_worker._private_retired_tasks ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE graphile_worker._private_tasks ENABLE ROW LEVEL SECURITY;

@@ -82,10 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=_batch_size, default=10000, metavar="N", help="jobs per batch (default 10000)"
     )
     for verb, text in (("grant", "grant"), ("revoke", "take back")):
-        cmd = commands.add_parser(verb, help=f"{text} a capability set (enqueue, worker, admin) to/from roles")
+        cmd = commands.add_parser(verb, help=f"{text} a capability set ({', '.join(CAPABILITIES)}) to/from roles")
         for capability in CAPABILITIES:
             cmd.add_argument(
                 f"--{capability}",
+                dest=_dest(capability),
                 action="append",
                 default=[],
                 metavar="ROLE",
@@ -97,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     uninstall.add_argument("--yes", action="store_true", help="confirm: this deletes every job")
     return parser
+
+
+def _dest(capability: str) -> str:
+    # --graphile-worker is stored as graphile_worker.
+    return capability.replace("-", "_")
 
 
 def _seconds(text: str) -> float:
@@ -135,9 +141,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "cleanup-batched":
         check_batch_size(args.batch_size)
     if args.command in ("grant", "revoke"):
-        pairs = [(cap, role) for cap in CAPABILITIES for role in getattr(args, cap)]
+        pairs = [(cap, role) for cap in CAPABILITIES for role in getattr(args, _dest(cap))]
         if not pairs:
-            raise UsageError(f"{args.command} needs at least one of --enqueue, --worker, --admin ROLE")
+            flags = ", ".join(f"--{cap}" for cap in CAPABILITIES)
+            raise UsageError(f"{args.command} needs at least one of {flags} ROLE")
     # The one way in: Installer connects, pins search_path and checks trust before anything else.
     inst = Installer(_conninfo(args), getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT))
     try:

@@ -49,7 +49,51 @@ CAPABILITIES: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "views": ("jobs", "worker_locks"),
     },
+    # graphile-worker's own Node processes (run(), the CLI, WorkerUtils' migrate and cleanup) run
+    # their SQL on the tables themselves; see TABLE_PRIVILEGES and POLICY_TABLES below.
+    "graphile-worker": {
+        "functions": ("add_job", "add_jobs", "schema_version"),
+        "views": (),
+    },
 }
+
+# Table privileges per capability: (privilege, table, columns or None for the whole table). Exactly
+# what graphile-worker 0.18's SQL runs: it reads migrations at start-up; fetches by UPDATE of
+# attempts and the lock columns; completes by DELETE; fails by UPDATE of last_error, run_at,
+# payload and the lock columns; locks and unlocks queues; inserts missing task identifiers; keeps
+# its cron state; and WorkerUtils' cleanup deletes unused tasks and queues (made safe by the
+# version 9 triggers) and permanently failed jobs. No INSERT on jobs: enqueueing goes through
+# add_job and add_jobs.
+TABLE_PRIVILEGES: dict[str, tuple[tuple[str, str, tuple[str, ...] | None], ...]] = {
+    "graphile-worker": (
+        ("SELECT", "migrations", None),
+        ("SELECT", "_private_jobs", None),
+        ("UPDATE", "_private_jobs", ("attempts", "last_error", "locked_at", "locked_by", "payload", "run_at")),
+        ("DELETE", "_private_jobs", None),
+        ("SELECT", "_private_job_queues", None),
+        ("UPDATE", "_private_job_queues", ("locked_at", "locked_by")),
+        ("DELETE", "_private_job_queues", None),
+        ("SELECT", "_private_tasks", None),
+        ("INSERT", "_private_tasks", ("identifier",)),
+        ("DELETE", "_private_tasks", None),
+        ("SELECT", "_private_known_crontabs", None),
+        ("INSERT", "_private_known_crontabs", ("identifier", "known_since", "last_execution")),
+        ("UPDATE", "_private_known_crontabs", ("last_execution",)),
+    ),
+}
+
+# The private tables have row level security with no policy, so a table privilege alone shows no
+# row. Each of these gets one policy, POLICY, letting exactly the roles that hold the
+# graphile-worker set see and change every row; it is dropped when no role holds the set.
+POLICY = "graphile_worker_processes"
+POLICY_CAPABILITY = "graphile-worker"
+POLICY_TABLES = ("_private_jobs", "_private_job_queues", "_private_tasks", "_private_known_crontabs")
+
+
+def policy_definition(roles: list[str]) -> str:
+    """The text verify digests for POLICY held by roles (see verify's policy aspect)."""
+    return f"* true {','.join(sorted(roles))} true true"
+
 
 _GRANTS_TABLE = sql.Identifier(META_SCHEMA, "role_grants")
 
@@ -142,6 +186,69 @@ def _apply(conn: psycopg.Connection, capability: str, role: str, grant: bool) ->
             )
 
 
+def _table_exists(conn: psycopg.Connection, table: str) -> bool:
+    return conn.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", [f"{SCHEMA}.{table}"]).fetchone()[0]
+
+
+def _apply_tables(conn: psycopg.Connection, capability: str, role: str, grant: bool) -> None:
+    verb, prep = ("GRANT", "TO") if grant else ("REVOKE", "FROM")
+    for privilege, table, columns in TABLE_PRIVILEGES.get(capability, ()):
+        # A rollback to a version before the table existed leaves nothing to grant on.
+        if not _table_exists(conn, table):
+            continue
+        cols = sql.SQL("")
+        if columns:
+            cols = sql.SQL(" ({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+        conn.execute(
+            sql.SQL("{} {}{} ON {} {} {}").format(
+                sql.SQL(verb),
+                sql.SQL(privilege),
+                cols,
+                sql.Identifier(SCHEMA, table),
+                sql.SQL(prep),
+                sql.Identifier(role),
+            )
+        )
+
+
+def policy_roles(conn: psycopg.Connection) -> list[str]:
+    """The roles recorded for the graphile-worker set that exist, sorted (the policy's role list)."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT g.role_name FROM {} AS g JOIN pg_catalog.pg_roles AS r ON r.rolname = g.role_name"
+            " WHERE g.capability = %s AND (g.role_oid IS NULL OR g.role_oid = r.oid) ORDER BY 1"
+        ).format(_GRANTS_TABLE),
+        [POLICY_CAPABILITY],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _sync_policies(conn: psycopg.Connection) -> None:
+    """Make POLICY on each of POLICY_TABLES name exactly the roles holding the set, or drop it."""
+    roles = policy_roles(conn)
+    for table in POLICY_TABLES:
+        if not _table_exists(conn, table):
+            continue
+        target = sql.Identifier(SCHEMA, table)
+        exists = conn.execute(
+            "SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid = %s::pg_catalog.regclass AND polname = %s",
+            [f"{SCHEMA}.{table}", POLICY],
+        ).fetchone()
+        if not roles:
+            if exists:
+                conn.execute(sql.SQL("DROP POLICY {} ON {}").format(sql.Identifier(POLICY), target))
+            continue
+        to = sql.SQL(", ").join(sql.Identifier(r) for r in roles)
+        if exists:
+            conn.execute(sql.SQL("ALTER POLICY {} ON {} TO {}").format(sql.Identifier(POLICY), target, to))
+        else:
+            conn.execute(
+                sql.SQL("CREATE POLICY {} ON {} FOR ALL TO {} USING (true) WITH CHECK (true)").format(
+                    sql.Identifier(POLICY), target, to
+                )
+            )
+
+
 def _set_schema_usage(conn: psycopg.Connection, role: str) -> None:
     """USAGE on the schema while the role holds any capability, none otherwise."""
     holds = conn.execute(sql.SQL("SELECT 1 FROM {} WHERE role_name = %s").format(_GRANTS_TABLE), [role]).fetchone()
@@ -167,6 +274,8 @@ def grant(inst: Installer, capability: str, role: str) -> None:
             [role, _role_oid(conn, role)],
         )
         _apply(conn, capability, role, grant=True)
+        _apply_tables(conn, capability, role, grant=True)
+        _sync_policies(conn)
         _set_schema_usage(conn, role)
 
 
@@ -191,10 +300,13 @@ def revoke(inst: Installer, capability: str, role: str) -> None:
             [role, capability],
         )
         _apply(conn, capability, role, grant=False)
+        _apply_tables(conn, capability, role, grant=False)
+        _sync_policies(conn)
         # Functions shared by several sets (schema_version) must stay granted for the others.
         for holder, other in _holders(conn):
             if holder == role:
                 _apply(conn, other, role, grant=True)
+                _apply_tables(conn, other, role, grant=True)
         _set_schema_usage(conn, role)
 
 
@@ -252,7 +364,9 @@ def reapply(inst: Installer, warn=None) -> int:
         holders = _holders(conn, warn)
         for role, capability in holders:
             _apply(conn, capability, role, grant=True)
+            _apply_tables(conn, capability, role, grant=True)
             count += 1
+        _sync_policies(conn)
         for role in sorted({role for role, _ in holders}):
             _set_schema_usage(conn, role)
     return count

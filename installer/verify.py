@@ -408,7 +408,7 @@ def privilege_drift(conn: psycopg.Connection, public: list[str], recorded: list[
     """Privileges that PUBLIC's fresh-install list and role_grants do not explain, and recorded ones not held.
 
     recorded: the (role, capability) rows of role_grants, as installer.grants.recorded reads them."""
-    from installer.grants import CAPABILITIES
+    from installer.grants import CAPABILITIES, TABLE_PRIVILEGES
 
     held = privileges(conn)
     schema_label = f"schema {SCHEMA}"
@@ -447,6 +447,11 @@ def privilege_drift(conn: psycopg.Connection, public: list[str], recorded: list[
         for view in spec["views"]:
             if view in views:
                 explained.setdefault((f"view {SCHEMA}.{view}", "SELECT", role), capability)
+        for privilege, table, columns in TABLE_PRIVILEGES.get(capability, ()):
+            if table not in views:
+                continue
+            for what in [f"column {SCHEMA}.{table}.{c}" for c in columns] if columns else [f"table {SCHEMA}.{table}"]:
+                explained.setdefault((what, privilege, role), capability)
     public_set = set(public)
     held_plain = set()
     for what, privilege, grantable, grantee in sorted(held):
@@ -467,6 +472,24 @@ def privilege_drift(conn: psycopg.Connection, public: list[str], recorded: list[
     return lines
 
 
+def expected_policies(conn: psycopg.Connection, objects: set[str]) -> dict[str, dict[str, str]]:
+    """The policies installer.grants keeps for the roles holding the graphile-worker set, as
+    fingerprint entries (none when no role holds it)."""
+    from installer.grants import POLICY, POLICY_TABLES, policy_definition, policy_roles
+
+    if not _has_grants_table(conn):
+        return {}
+    roles = policy_roles(conn)
+    if not roles:
+        return {}
+    value = "md5:" + hashlib.md5(policy_definition(roles).encode()).hexdigest()
+    return {f"policy {table}.{POLICY}": {"definition": value} for table in POLICY_TABLES if f"table {table}" in objects}
+
+
+def _has_grants_table(conn: psycopg.Connection) -> bool:
+    return conn.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", [f"{META_SCHEMA}.role_grants"]).fetchone()[0]
+
+
 def expected() -> dict:
     return json.loads(fingerprint_path().read_text())
 
@@ -480,8 +503,9 @@ def drift(conn: psycopg.Connection, recorded: list[tuple[str, str]]) -> list[str
 
     recorded: the grants role_grants records (installer.grants.recorded)."""
     shipped = expected()
-    want = shipped["objects"]
+    want = dict(shipped["objects"])
     have = fingerprint(conn)
+    want.update(expected_policies(conn, set(have)))
     lines = []
     for name in sorted(set(want) | set(have)):
         if name not in have:
