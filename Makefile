@@ -24,9 +24,9 @@ PGTAP_DB := gw_pgtap
 # Run a recipe with the server up, and stop it whatever the outcome.
 WITH_SERVER = $(PG) start && { $(1); status=$$?; $(PG) stop; exit $$status; }
 
-.PHONY: test test-matrix demo pgtap isolation pytest lint schema release bench bench-admin bench-large soak sysdeps venv server-start server-stop clean
+.PHONY: test test-matrix demo pgtap isolation pytest lint schema release bench bench-admin bench-large soak sysdeps venv node server-start server-stop clean
 
-test: venv sysdeps
+test: venv sysdeps node
 	@$(call WITH_SERVER, $(MAKE) --no-print-directory pgtap && $(MAKE) --no-print-directory isolation \
 	  && $(MAKE) --no-print-directory pytest)
 
@@ -45,6 +45,19 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test,lint]' 2>&1 | grep -v '^WARNING: Location' || true
 	@$(PY) -c 'import installer, yoyo, psycopg, pytest_postgresql' && touch $@
+
+# graphile-worker's own Node worker, for the compatibility tests (tests/test_graphile_worker_node.py) and the
+# benchmark: the npm packages, exact versions, under $(BUILD)/node (npm is on the image with Node 20).
+GRAPHILE_WORKER_VERSION := 0.18.0
+NODE_PG_VERSION := 8.23.1
+NODE_PREFIX := $(BUILD)/node
+node: $(NODE_PREFIX)/.installed-$(GRAPHILE_WORKER_VERSION)-$(NODE_PG_VERSION)
+
+$(NODE_PREFIX)/.installed-$(GRAPHILE_WORKER_VERSION)-$(NODE_PG_VERSION):
+	@mkdir -p $(NODE_PREFIX)
+	@npm install --prefix $(NODE_PREFIX) --no-audit --no-fund --loglevel=error \
+	  graphile-worker@$(GRAPHILE_WORKER_VERSION) pg@$(NODE_PG_VERSION) >/dev/null
+	@node -e 'require("$(abspath $(NODE_PREFIX))/node_modules/graphile-worker/package.json")' && touch $@
 
 # pgTAP and pg_prove come from Debian's packages; install them only when missing.
 sysdeps:

@@ -1,7 +1,8 @@
 """Command line: python -m installer COMMAND [options].
 
 Exit codes: 0 done (status: up to date), 1 error, 2 bad usage, 3 status: migrations pending,
-130 interrupted (Ctrl-C).
+4 status: graphile_worker.migrations holds rows this installer did not write (a newer
+graphile-worker migrated over the schema), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PENDING = 3
+EXIT_FOREIGN_REVISIONS = 4
 # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C.
 EXIT_INTERRUPTED = 130
 
@@ -53,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("migrate", parents=[locking], help="apply every pending migration (safe to run concurrently)")
-    commands.add_parser("status", help="show installed version and pending migrations; exit 3 if any are pending")
+    commands.add_parser(
+        "status",
+        help="show installed version and pending migrations; exit 3 if any are pending, "
+        "4 if a newer graphile-worker migrated over the schema",
+    )
     rollback = commands.add_parser("rollback", parents=[locking], help="undo migrations newer than a version")
     rollback.add_argument("--to", type=int, required=True, metavar="VERSION", help="version to go back to (0: none)")
     cleanup = commands.add_parser(
@@ -168,7 +174,12 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"{'applied' if m.id in applied else 'pending'}  {m.id}")
             pending = inst.pending()
             print(f"{len(pending)} pending" if pending else "up to date")
-            return EXIT_PENDING if pending else EXIT_OK
+            if pending:
+                return EXIT_PENDING
+            foreign = verify.migration_rows_drift(inst.conn)
+            for line in foreign:
+                print(line)
+            return EXIT_FOREIGN_REVISIONS if foreign else EXIT_OK
         if args.command == "rollback":
             if args.to < 0:
                 raise InstallerError(f"--to must be 0 or more, not {args.to}")

@@ -62,6 +62,7 @@ import re
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from installer.core import META_SCHEMA, SCHEMA, migrations_dir
 
@@ -472,6 +473,59 @@ def privilege_drift(conn: psycopg.Connection, public: list[str], recorded: list[
     return lines
 
 
+# The graphile-worker (npm) schema revisions that schema version 9 records in graphile_worker.migrations:
+# what graphile-worker 0.18.0 ships (0.17.x knows 1 to 19), and which of them it flags as breaking.
+GRAPHILE_WORKER_REVISIONS = range(1, 21)
+GRAPHILE_WORKER_BREAKING = frozenset({1, 3, 11, 13, 14, 16, 19})
+GRAPHILE_WORKER_VERSIONS = "0.17 and 0.18"
+
+
+def migration_rows_drift(conn: psycopg.Connection) -> list[str]:
+    """One line per graphile_worker.migrations row that differs from what version 9 wrote.
+
+    A row above 20 means a graphile-worker newer than 0.18 started as the schema owner and applied
+    its own migration over this schema; a missing row means 0.17 or 0.18 would do so at its next
+    start. Empty when the table does not exist (versions before 9)."""
+    found = conn.execute(
+        "SELECT c.relkind = 'r' AND c.relowner = n.nspowner FROM pg_catalog.pg_class AS c"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = 'migrations'",
+        [SCHEMA],
+    ).fetchone()
+    if found is None:
+        return []
+    if not found[0]:
+        # Reading it could run someone else's code (a view's functions, a policy); the fingerprint reports it.
+        return ["changed  migrations: not a table owned by the schema's owner; its rows were not read"]
+    rows = dict(
+        conn.execute(
+            sql.SQL("SELECT id, breaking FROM {} ORDER BY id").format(sql.Identifier(SCHEMA, "migrations"))
+        ).fetchall()
+    )
+    lines = []
+    for revision in GRAPHILE_WORKER_REVISIONS:
+        if revision not in rows:
+            lines.append(
+                f"missing  migrations row {revision}: graphile-worker {GRAPHILE_WORKER_VERSIONS} would apply its "
+                f"revision {revision} over this schema at its next start (put it back: INSERT INTO {SCHEMA}.migrations "
+                f"(id, breaking) VALUES ({revision}, {str(revision in GRAPHILE_WORKER_BREAKING).lower()}))"
+            )
+        elif rows[revision] != (revision in GRAPHILE_WORKER_BREAKING):
+            lines.append(
+                f"changed  migrations row {revision}: breaking {rows[revision]} -> "
+                f"{revision in GRAPHILE_WORKER_BREAKING} expected"
+            )
+    for revision in sorted(set(rows) - set(GRAPHILE_WORKER_REVISIONS)):
+        kind = "breaking" if rows[revision] else "non-breaking"
+        lines.append(
+            f"extra    migrations row {revision} ({kind}): not written by this installer; a graphile-worker newer "
+            f"than 0.18 ran its own migration {revision} over this schema (it may have replaced functions: "
+            "installer verify lists what changed); this schema supports graphile-worker "
+            f"{GRAPHILE_WORKER_VERSIONS} only"
+        )
+    return lines
+
+
 def expected_policies(conn: psycopg.Connection, objects: set[str]) -> dict[str, dict[str, str]]:
     """The policies installer.grants keeps for the roles holding the graphile-worker set, as
     fingerprint entries (none when no role holds it)."""
@@ -524,6 +578,7 @@ def drift(conn: psycopg.Connection, recorded: list[tuple[str, str]]) -> list[str
                     changes.append(f"{aspect} {_show(old)} -> {_show(new)}")
             lines.append(f"changed  {name}: {'; '.join(changes)}")
     lines += privilege_drift(conn, shipped.get("public_privileges", []), recorded)
+    lines += migration_rows_drift(conn)
     return lines
 
 
