@@ -218,8 +218,15 @@ def test_an_enqueuer_waits_for_cleanup_and_recreates_the_rows_it_deleted(session
     new_ids = observer.execute(
         "SELECT task_id, job_queue_id FROM graphile_worker._private_jobs WHERE id = %s", [job]
     ).fetchone()
-    # New rows: the enqueuer noticed the deletion and made them again.
-    assert new_ids[0] != old_ids[0] and new_ids[1] != old_ids[1]
+    # New rows: the enqueuer noticed the deletion and made them again. The task row gets its old
+    # id back (version 9 remembers it for processes that cached it); the queue row is a new one.
+    assert new_ids[0] == old_ids[0] and new_ids[1] != old_ids[1]
+    assert (
+        observer.execute(
+            "SELECT count(*) FROM graphile_worker._private_retired_tasks WHERE identifier = 'gc-task'"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_an_enqueuer_waits_for_a_cleanup_that_rolls_back_and_keeps_the_rows(sessions, pool):
