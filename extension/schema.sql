@@ -50,6 +50,18 @@ CREATE TYPE graphile_worker.job_spec AS (
 
 COMMENT ON TYPE graphile_worker.job_spec IS 'One job for add_jobs: task identifier, payload, queue, run_at, max_attempts, job key, priority and flags; NULL fields take add_job''s defaults.';
 
+CREATE TYPE graphile_worker.job_state AS ENUM (
+    'waiting',
+    'scheduled',
+    'retrying',
+    'running',
+    'stale',
+    'permanently_failed',
+    'paused'
+);
+
+COMMENT ON TYPE graphile_worker.job_state IS 'The state of a job (job_state, job_detail). Checked in this order: running (locked less than 4 hours ago), stale (locked longer), permanently_failed (attempts >= max_attempts), paused (its queue or task is paused), retrying (attempts > 0), scheduled (run_at in the future), waiting (due).';
+
 CREATE FUNCTION graphile_worker._private_check_job(identifier text, queue_name text, max_attempts integer, job_key text, priority integer, payload json, flags text[]) RETURNS void
     LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -106,6 +118,23 @@ END;
 $$;
 
 COMMENT ON FUNCTION graphile_worker._private_check_job(identifier text, queue_name text, max_attempts integer, job_key text, priority integer, payload json, flags text[]) IS 'Private: raises a clear error (22004, 22023, 22003) naming the bad argument of add_job/add_jobs: identifier, queue_name, job_key, max_attempts, priority, payload (at most 1 MiB) or flags (at most 64, each 1 to 128 characters).';
+
+CREATE FUNCTION graphile_worker._private_check_name(argument text, value text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  IF value IS NULL THEN
+    RAISE EXCEPTION '% must not be null', argument USING ERRCODE = '22004';
+  END IF;
+  IF length(value) NOT BETWEEN 1 AND 128 THEN
+    RAISE EXCEPTION '% is % characters long; it must be 1 to 128', argument, length(value)
+      USING ERRCODE = '22023', HINT = 'Queue names and task identifiers are 1 to 128 characters.';
+  END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION graphile_worker._private_check_name(argument text, value text) IS 'Private: raises 22004 (null) or 22023 (not 1 to 128 characters) for a queue name or task identifier, naming the argument.';
 
 CREATE FUNCTION graphile_worker._private_check_worker_id(worker_id text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -300,6 +329,37 @@ END;
 $$;
 
 COMMENT ON FUNCTION graphile_worker._private_job_queues_deleted() IS 'Private (trigger): after queue rows are deleted, re-inserts (same id, name and lock) those a job still refers to.';
+
+CREATE FUNCTION graphile_worker._private_job_state(locked_at timestamp with time zone, attempts smallint, max_attempts smallint, run_at timestamp with time zone, paused boolean) RETURNS graphile_worker.job_state
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    RETURN (CASE WHEN ((locked_at IS NOT NULL) AND (NOT graphile_worker._private_is_unlocked(locked_at))) THEN 'running'::text WHEN (locked_at IS NOT NULL) THEN 'stale'::text WHEN (attempts >= max_attempts) THEN 'permanently_failed'::text WHEN paused THEN 'paused'::text WHEN (attempts > 0) THEN 'retrying'::text WHEN (run_at > now()) THEN 'scheduled'::text ELSE 'waiting'::text END)::graphile_worker.job_state;
+
+COMMENT ON FUNCTION graphile_worker._private_job_state(locked_at timestamp with time zone, attempts smallint, max_attempts smallint, run_at timestamp with time zone, paused boolean) IS 'Private: the job_state of a job with these columns; paused: whether its queue or task is paused.';
+
+CREATE TABLE graphile_worker._private_admin_log (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    session_role text NOT NULL,
+    function text NOT NULL,
+    asked integer NOT NULL,
+    changed bigint NOT NULL,
+    reason text,
+    job_ids bigint[],
+    names text[]
+);
+
+COMMENT ON TABLE graphile_worker._private_admin_log IS 'Private: one row per administrative call, written in its transaction: when (transaction time), session_user, the function, how many ids or names were asked for and how many rows changed, the reason where the call takes one, and the first 1,000 job ids or names asked for. Read through the view admin_log; pruned by prune_admin_log.';
+
+CREATE FUNCTION graphile_worker._private_log_admin(function_name text, asked integer, changed bigint, reason text, job_ids bigint[], names text[]) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    BEGIN ATOMIC
+ INSERT INTO graphile_worker._private_admin_log (session_role, function, asked, changed, reason, job_ids, names)
+   VALUES (SESSION_USER, _private_log_admin.function_name, COALESCE(_private_log_admin.asked, 0), COALESCE(_private_log_admin.changed, (0)::bigint), _private_log_admin.reason, (_private_log_admin.job_ids)[1:1000], (_private_log_admin.names)[1:1000]);
+END;
+
+COMMENT ON FUNCTION graphile_worker._private_log_admin(function_name text, asked integer, changed bigint, reason text, job_ids bigint[], names text[]) IS 'Private: appends one row to the audit log (_private_admin_log) for an administrative call, with at most 1,000 job ids and names.';
 
 CREATE FUNCTION graphile_worker._private_notify_insert(job_count bigint) RETURNS void
     LANGUAGE plpgsql
@@ -599,6 +659,7 @@ CREATE FUNCTION graphile_worker.cleanup(tasks graphile_worker.cleanup_task[] DEF
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
+  v_total bigint := 0;
   v_ids integer[];
   v_isolation text := current_setting('transaction_isolation');
 BEGIN
@@ -622,6 +683,7 @@ BEGIN
     -- reads jobs_permafailed_index instead of every job (see that function).
     deleted_count := graphile_worker._private_delete_permafailed_jobs(NULL);
     task := 'DELETE_PERMAFAILED_JOBS';
+    v_total := v_total + deleted_count;
     RETURN NEXT;
   END IF;
 
@@ -642,6 +704,7 @@ BEGIN
       AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_jobs AS j WHERE j.task_id::bigint = t.id::bigint);
     GET DIAGNOSTICS deleted_count = ROW_COUNT;
     task := 'GC_TASK_IDENTIFIERS';
+    v_total := v_total + deleted_count;
     RETURN NEXT;
   END IF;
 
@@ -666,8 +729,11 @@ BEGIN
                       WHERE j.job_queue_id IS NOT NULL AND j.job_queue_id::bigint = jq.id::bigint);
     GET DIAGNOSTICS deleted_count = ROW_COUNT;
     task := 'GC_JOB_QUEUES';
+    v_total := v_total + deleted_count;
     RETURN NEXT;
   END IF;
+
+  PERFORM graphile_worker._private_log_admin('cleanup', cardinality(tasks), v_total, NULL, NULL, tasks::text[]);
 END;
 $$;
 
@@ -717,13 +783,20 @@ $$;
 COMMENT ON FUNCTION graphile_worker.complete_job(worker_id text, job_id bigint) IS 'Deletes job_id if worker_id holds it, unlocks its queue and returns it; NULL when worker_id does not hold that job.';
 
 CREATE FUNCTION graphile_worker.complete_jobs(job_ids bigint[]) RETURNS SETOF graphile_worker._private_jobs
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+  v_changed bigint;
+BEGIN
+  RETURN QUERY
   DELETE FROM graphile_worker._private_jobs AS jobs
   WHERE jobs.id = ANY (complete_jobs.job_ids)
     AND graphile_worker._private_is_unlocked(jobs.locked_at)
   RETURNING *;
+  GET DIAGNOSTICS v_changed = ROW_COUNT;
+  PERFORM graphile_worker._private_log_admin('complete_jobs', cardinality(job_ids), v_changed, NULL, job_ids, NULL);
+END;
 $$;
 
 COMMENT ON FUNCTION graphile_worker.complete_jobs(job_ids bigint[]) IS 'Deletes the given jobs as if they had run successfully, unless they are locked (running). Returns the deleted rows, which may be fewer than the ids given; NULL or an empty array does nothing.';
@@ -770,6 +843,8 @@ CREATE FUNCTION graphile_worker.delete_permafailed_jobs_batch(batch_size integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+  v_deleted bigint;
 BEGIN
   IF batch_size IS NULL THEN
     RAISE EXCEPTION 'batch_size must not be null'
@@ -779,7 +854,9 @@ BEGIN
     RAISE EXCEPTION 'batch_size is %; it must be at least 1', batch_size
       USING ERRCODE = '22023', HINT = 'Pass how many jobs to delete per call, e.g. 10000.';
   END IF;
-  RETURN graphile_worker._private_delete_permafailed_jobs(batch_size);
+  v_deleted := graphile_worker._private_delete_permafailed_jobs(batch_size);
+  PERFORM graphile_worker._private_log_admin('delete_permafailed_jobs_batch', 0, v_deleted, NULL, NULL, NULL);
+  RETURN v_deleted;
 END;
 $$;
 
@@ -825,6 +902,8 @@ CREATE FUNCTION graphile_worker.fetch_jobs(worker_id text, task_identifiers text
     AS $$
 DECLARE
   v_task_ids integer[];
+  -- Paused tasks, when the caller takes any task (NULL when none is paused).
+  v_paused_ids integer[];
   v_job_ids bigint[];
   v_queued boolean;
   v_queue_ids integer[] := '{}';
@@ -838,6 +917,7 @@ DECLARE
     WHERE j.is_available
       AND j.run_at <= now()
       AND (p_task_ids IS NULL OR j.task_id = ANY (p_task_ids))
+      AND (v_paused_ids IS NULL OR NOT (j.task_id = ANY (v_paused_ids)))
       AND (j.job_queue_id IS NULL OR NOT EXISTS (
         SELECT 1 FROM graphile_worker._private_job_queues AS q
         WHERE q.id = j.job_queue_id AND NOT q.is_available
@@ -847,6 +927,10 @@ DECLARE
 BEGIN
   IF worker_id IS NULL OR length(worker_id) NOT BETWEEN 1 AND 256 THEN  -- the check raises; calling it only then saves a call per job
     PERFORM graphile_worker._private_check_worker_id(worker_id);
+  END IF;
+  IF worker_id = 'graphile_worker.pause_queue' THEN
+    RAISE EXCEPTION 'worker_id % is reserved: it marks the queues pause_queue has paused', worker_id
+      USING ERRCODE = '22023', HINT = 'Use a worker id of your own, e.g. ''worker-'' || gen_random_uuid().';
   END IF;
   IF batch_size IS NULL THEN
     RAISE EXCEPTION 'batch_size must not be null'
@@ -862,9 +946,21 @@ BEGIN
   IF task_identifiers IS NOT NULL THEN
     v_task_ids := ARRAY(
       SELECT t.id FROM graphile_worker._private_tasks AS t WHERE t.identifier = ANY (task_identifiers COLLATE "default")
+        AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_paused AS p
+                        WHERE p.kind = 'task' AND p.name = t.identifier)
     );
     IF cardinality(v_task_ids) = 0 THEN
       RETURN;
+    END IF;
+  ELSE
+    -- Usually empty: one probe of a small table per call.
+    v_paused_ids := ARRAY(
+      SELECT t.id FROM graphile_worker._private_paused AS p
+      JOIN graphile_worker._private_tasks AS t ON t.identifier = p.name
+      WHERE p.kind = 'task'
+    );
+    IF cardinality(v_paused_ids) = 0 THEN
+      v_paused_ids := NULL;
     END IF;
   END IF;
 
@@ -875,6 +971,7 @@ BEGIN
     WHERE j.is_available
       AND j.run_at <= now()
       AND (v_task_ids IS NULL OR j.task_id = ANY (v_task_ids))
+      AND (v_paused_ids IS NULL OR NOT (j.task_id = ANY (v_paused_ids)))
       AND (j.job_queue_id IS NULL OR NOT EXISTS (
         SELECT 1 FROM graphile_worker._private_job_queues AS q
         WHERE q.id = j.job_queue_id AND NOT q.is_available
@@ -902,6 +999,7 @@ BEGIN
         AND j.is_available
         AND j.run_at <= now()
         AND (v_task_ids IS NULL OR j.task_id = ANY (v_task_ids))
+        AND (v_paused_ids IS NULL OR NOT (j.task_id = ANY (v_paused_ids)))
         AND (forbidden_flags IS NULL OR j.flags IS NULL OR NOT (j.flags ?| forbidden_flags))
       FOR UPDATE SKIP LOCKED;
       IF NOT FOUND THEN
@@ -966,30 +1064,184 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION graphile_worker.fetch_jobs(worker_id text, task_identifiers text[], batch_size integer, forbidden_flags text[]) IS 'Locks for worker_id and returns up to batch_size (1..10000) due, available jobs in order of priority, run_at, id; attempts goes up by one. task_identifiers NULL: any task. Jobs with any of forbidden_flags are skipped. A job of a named queue is taken only with its queue, at most one per queue; locked rows are skipped, never waited for. Commit before running the jobs.';
+COMMENT ON FUNCTION graphile_worker.fetch_jobs(worker_id text, task_identifiers text[], batch_size integer, forbidden_flags text[]) IS 'Locks for worker_id and returns up to batch_size (1..10000) due, available jobs in order of priority, run_at, id; attempts goes up by one. task_identifiers NULL: any task. Jobs with any of forbidden_flags, and jobs of paused tasks and queues, are skipped. A job of a named queue is taken only with its queue, at most one per queue; locked rows are skipped, never waited for. Commit before running the jobs. The worker id graphile_worker.pause_queue is reserved (22023).';
 
 CREATE FUNCTION graphile_worker.force_unlock_workers(worker_ids text[]) RETURNS void
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+  v_jobs bigint;
+  v_queues bigint;
+BEGIN
   -- No lock check here on purpose: releasing these locks is the whole point.
   UPDATE graphile_worker._private_jobs AS jobs
   SET locked_at = NULL,
       locked_by = NULL
   WHERE jobs.locked_by = ANY (force_unlock_workers.worker_ids COLLATE "default")
     AND jobs.locked_at IS NOT NULL;
+  GET DIAGNOSTICS v_jobs = ROW_COUNT;
+  -- A paused queue is locked by the reserved id of pause_queue: only resume_queue frees it.
   UPDATE graphile_worker._private_job_queues AS job_queues
   SET locked_at = NULL,
       locked_by = NULL
-  WHERE job_queues.locked_by = ANY (force_unlock_workers.worker_ids COLLATE "default");
+  WHERE job_queues.locked_by = ANY (force_unlock_workers.worker_ids COLLATE "default")
+    AND job_queues.locked_by <> 'graphile_worker.pause_queue';
+  GET DIAGNOSTICS v_queues = ROW_COUNT;
+  PERFORM graphile_worker._private_log_admin('force_unlock_workers', cardinality(worker_ids), v_jobs + v_queues,
+                                             NULL, NULL, worker_ids);
+END;
 $$;
 
-COMMENT ON FUNCTION graphile_worker.force_unlock_workers(worker_ids text[]) IS 'Clears locked_at and locked_by on every job and queue locked by one of these worker ids, so their jobs can run again at once instead of after 4 hours. Only for workers that have died: never pass a live worker''s id.';
+COMMENT ON FUNCTION graphile_worker.force_unlock_workers(worker_ids text[]) IS 'Clears locked_at and locked_by on every job and queue locked by one of these worker ids, so their jobs can run again at once instead of after 4 hours; a queue paused by pause_queue stays paused. Only for workers that have died: never pass a live worker''s id.';
 
-CREATE FUNCTION graphile_worker.permanently_fail_jobs(job_ids bigint[], error_message text DEFAULT NULL::text) RETURNS SETOF graphile_worker._private_jobs
-    LANGUAGE sql SECURITY DEFINER
+CREATE TABLE graphile_worker._private_job_queues (
+    id integer NOT NULL,
+    queue_name text NOT NULL,
+    locked_at timestamp with time zone,
+    locked_by text,
+    is_available boolean GENERATED ALWAYS AS ((locked_at IS NULL)) STORED NOT NULL,
+    CONSTRAINT _private_job_queues_queue_name_check CHECK ((length(queue_name) <= 128))
+);
+
+COMMENT ON TABLE graphile_worker._private_job_queues IS 'Private: one row per named queue, locked (locked_at, locked_by) while one of its jobs runs, so that its jobs run one at a time.';
+
+CREATE TABLE graphile_worker._private_paused (
+    kind text NOT NULL,
+    name text NOT NULL,
+    paused_at timestamp with time zone DEFAULT now() NOT NULL,
+    paused_by text NOT NULL,
+    reason text,
+    CONSTRAINT _private_paused_kind_check CHECK ((kind = ANY (ARRAY['queue'::text, 'task'::text])))
+);
+
+COMMENT ON TABLE graphile_worker._private_paused IS 'Private: one row per paused queue (kind queue) or task identifier (kind task), with who paused it (session_user), when and why. Read through the view pauses.';
+
+CREATE TABLE graphile_worker._private_tasks (
+    id integer NOT NULL,
+    identifier text NOT NULL,
+    CONSTRAINT _private_tasks_identifier_check CHECK ((length(identifier) <= 128))
+);
+
+COMMENT ON TABLE graphile_worker._private_tasks IS 'Private: one row per task identifier. Jobs refer to it by id; use the functions, not this table.';
+
+CREATE FUNCTION graphile_worker.job_detail(job_id bigint) RETURNS TABLE(id bigint, task_identifier text, queue_name text, state graphile_worker.job_state, payload json, priority smallint, run_at timestamp with time zone, attempts smallint, max_attempts smallint, last_error text, key text, flags jsonb, locked_at timestamp with time zone, locked_by text, queue_locked_at timestamp with time zone, queue_locked_by text, task_paused boolean, queue_paused boolean, revision integer, created_at timestamp with time zone, updated_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    BEGIN ATOMIC
+ SELECT j.id,
+     t.identifier,
+     q.queue_name,
+     graphile_worker._private_job_state(j.locked_at, j.attempts, j.max_attempts, j.run_at, ((tp.name IS NOT NULL) OR (qp.name IS NOT NULL))) AS _private_job_state,
+     j.payload,
+     j.priority,
+     j.run_at,
+     j.attempts,
+     j.max_attempts,
+     j.last_error,
+     j.key,
+     j.flags,
+     j.locked_at,
+     j.locked_by,
+     q.locked_at,
+     q.locked_by,
+     (tp.name IS NOT NULL),
+     (qp.name IS NOT NULL),
+     j.revision,
+     j.created_at,
+     j.updated_at
+    FROM ((((graphile_worker._private_jobs j
+      LEFT JOIN graphile_worker._private_tasks t ON ((t.id = j.task_id)))
+      LEFT JOIN graphile_worker._private_job_queues q ON ((q.id = j.job_queue_id)))
+      LEFT JOIN graphile_worker._private_paused tp ON (((tp.kind = 'task'::text) AND (tp.name = t.identifier))))
+      LEFT JOIN graphile_worker._private_paused qp ON (((qp.kind = 'queue'::text) AND (qp.name = q.queue_name))))
+   WHERE (j.id = job_detail.job_id);
+END;
+
+COMMENT ON FUNCTION graphile_worker.job_detail(job_id bigint) IS 'One job in full: payload, last error, its lock and its queue''s lock, task, queue, state, and whether its task or queue is paused. No row when there is no such job.';
+
+CREATE VIEW graphile_worker.jobs AS
+ SELECT jobs.id,
+    job_queues.queue_name,
+    tasks.identifier AS task_identifier,
+    jobs.priority,
+    jobs.run_at,
+    jobs.attempts,
+    jobs.max_attempts,
+    jobs.last_error,
+    jobs.created_at,
+    jobs.updated_at,
+    jobs.key,
+    jobs.locked_at,
+    jobs.locked_by,
+    jobs.revision,
+    jobs.flags
+   FROM ((graphile_worker._private_jobs jobs
+     JOIN graphile_worker._private_tasks tasks ON ((tasks.id = jobs.task_id)))
+     LEFT JOIN graphile_worker._private_job_queues job_queues ON ((job_queues.id = jobs.job_queue_id)));
+
+COMMENT ON VIEW graphile_worker.jobs IS 'Read-only view of every job with its task identifier and queue name; the payload is left out on purpose (it may be large or private).';
+
+CREATE FUNCTION graphile_worker.job_state(job graphile_worker.jobs) RETURNS graphile_worker.job_state
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    RETURN graphile_worker._private_job_state((job).locked_at, (job).attempts, (job).max_attempts, (job).run_at, (EXISTS (SELECT 1 FROM graphile_worker._private_paused p WHERE (((p.kind = 'task'::text) AND (p.name = ((job_state.job).task_identifier COLLATE "default"))) OR ((p.kind = 'queue'::text) AND (p.name = ((job_state.job).queue_name COLLATE "default")))))));
+
+COMMENT ON FUNCTION graphile_worker.job_state(job graphile_worker.jobs) IS 'The state of a job, given its row of the jobs view: SELECT j.id, graphile_worker.job_state(j) FROM graphile_worker.jobs AS j. See the type job_state for the rules.';
+
+CREATE FUNCTION graphile_worker.pause_queue(queue_name text, reason text DEFAULT NULL::text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+  v_new boolean;
+BEGIN
+  PERFORM graphile_worker._private_check_name('queue_name', queue_name);
+  INSERT INTO graphile_worker._private_paused AS p (kind, name, paused_by, reason)
+  VALUES ('queue', pause_queue.queue_name, session_user, pause_queue.reason)
+  ON CONFLICT ON CONSTRAINT _private_paused_pkey DO NOTHING;
+  v_new := FOUND;
+  -- The pause is the queue's lock: taken over from a running job too (that job
+  -- finishes; its worker then finds the queue locked by someone else and leaves it).
+  -- The row is made if the queue has none yet, so its first job waits as well.
+  INSERT INTO graphile_worker._private_job_queues AS q (queue_name, locked_at, locked_by)
+  VALUES (pause_queue.queue_name, 'infinity', 'graphile_worker.pause_queue')
+  ON CONFLICT ON CONSTRAINT _private_job_queues_queue_name_key
+  DO UPDATE SET locked_at = 'infinity', locked_by = 'graphile_worker.pause_queue';
+  PERFORM graphile_worker._private_log_admin('pause_queue', 1, v_new::integer, reason, NULL, ARRAY[queue_name]);
+  RETURN v_new;
+END;
+$$;
+
+COMMENT ON FUNCTION graphile_worker.pause_queue(queue_name text, reason text) IS 'Pauses a queue (made if it does not exist yet): its jobs stay where they are and are not fetched, by our worker API or by graphile-worker''s Node worker, until resume_queue. A job of it already running finishes. Returns false if it was paused already. Raises 22004/22023 for a NULL or bad name.';
+
+CREATE FUNCTION graphile_worker.pause_task(task_identifier text, reason text DEFAULT NULL::text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_new boolean;
+BEGIN
+  PERFORM graphile_worker._private_check_name('task_identifier', task_identifier);
+  INSERT INTO graphile_worker._private_paused AS p (kind, name, paused_by, reason)
+  VALUES ('task', pause_task.task_identifier, session_user, pause_task.reason)
+  ON CONFLICT ON CONSTRAINT _private_paused_pkey DO NOTHING;
+  v_new := FOUND;
+  PERFORM graphile_worker._private_log_admin('pause_task', 1, v_new::integer, reason, NULL, ARRAY[task_identifier]);
+  RETURN v_new;
+END;
+$$;
+
+COMMENT ON FUNCTION graphile_worker.pause_task(task_identifier text, reason text) IS 'Pauses a task identifier: fetch_jobs and complete_and_fetch_jobs skip its jobs, which keep their place, until resume_task. graphile-worker''s Node worker does not know task pauses (pause a queue for it). Returns false if it was paused already. Raises 22004/22023 for a NULL or bad name.';
+
+CREATE FUNCTION graphile_worker.permanently_fail_jobs(job_ids bigint[], error_message text DEFAULT NULL::text) RETURNS SETOF graphile_worker._private_jobs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_changed bigint;
+BEGIN
+  RETURN QUERY
   UPDATE graphile_worker._private_jobs AS jobs
   SET attempts = jobs.max_attempts,
       last_error = coalesce(permanently_fail_jobs.error_message, 'Manually marked as failed'),
@@ -997,9 +1249,38 @@ CREATE FUNCTION graphile_worker.permanently_fail_jobs(job_ids bigint[], error_me
   WHERE jobs.id = ANY (permanently_fail_jobs.job_ids)
     AND graphile_worker._private_is_unlocked(jobs.locked_at)
   RETURNING *;
+  GET DIAGNOSTICS v_changed = ROW_COUNT;
+  PERFORM graphile_worker._private_log_admin('permanently_fail_jobs', cardinality(job_ids), v_changed,
+                                             error_message, job_ids, NULL);
+END;
 $$;
 
 COMMENT ON FUNCTION graphile_worker.permanently_fail_jobs(job_ids bigint[], error_message text) IS 'Sets attempts = max_attempts on the given unlocked jobs, so they are never run again, with last_error = error_message (default ''Manually marked as failed''). Returns the updated rows; locked jobs are left out.';
+
+CREATE FUNCTION graphile_worker.prune_admin_log(older_than interval) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_deleted bigint;
+BEGIN
+  IF older_than IS NULL THEN
+    RAISE EXCEPTION 'older_than must not be null'
+      USING ERRCODE = '22004', HINT = 'Pass an age, e.g. interval ''90 days''.';
+  END IF;
+  IF older_than < interval '0' THEN
+    RAISE EXCEPTION 'older_than is %; it must not be negative', older_than
+      USING ERRCODE = '22023', HINT = 'Pass an age, e.g. interval ''90 days''.';
+  END IF;
+  DELETE FROM graphile_worker._private_admin_log AS l WHERE l.at < now() - older_than;
+  GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  -- The pruning itself is logged (after the delete, so it is never its own victim).
+  PERFORM graphile_worker._private_log_admin('prune_admin_log', 0, v_deleted, older_than::text, NULL, NULL);
+  RETURN v_deleted;
+END;
+$$;
+
+COMMENT ON FUNCTION graphile_worker.prune_admin_log(older_than interval) IS 'Deletes the audit rows (admin_log) older than older_than and returns how many; the call itself is logged. Raises 22004/22023 for a NULL or negative age.';
 
 CREATE FUNCTION graphile_worker.release_stale_locks() RETURNS TABLE(released_jobs bigint, released_queues bigint)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1082,6 +1363,8 @@ CREATE FUNCTION graphile_worker.reschedule_jobs(job_ids bigint[], run_at timesta
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+  v_changed bigint;
 BEGIN
   -- The columns are smallint with a CHECK on max_attempts; checking here first
   -- names the argument, where a failed cast or the table's CHECK would not.
@@ -1116,27 +1399,72 @@ BEGIN
   WHERE jobs.id = ANY (reschedule_jobs.job_ids)
     AND graphile_worker._private_is_unlocked(jobs.locked_at)
   RETURNING *;
+  GET DIAGNOSTICS v_changed = ROW_COUNT;
+  PERFORM graphile_worker._private_log_admin('reschedule_jobs', cardinality(job_ids), v_changed, NULL, job_ids, NULL);
 END;
 $$;
 
 COMMENT ON FUNCTION graphile_worker.reschedule_jobs(job_ids bigint[], run_at timestamp with time zone, priority integer, attempts integer, max_attempts integer) IS 'Sets run_at, priority, attempts and max_attempts of the given unlocked jobs; a NULL argument keeps that field. Returns the updated rows. Raises 22003 (out of smallint range, or max_attempts < 1) or 22023 (attempts < 0) before changing anything.';
 
+CREATE FUNCTION graphile_worker.resume_queue(queue_name text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_was boolean;
+BEGIN
+  PERFORM graphile_worker._private_check_name('queue_name', queue_name);
+  DELETE FROM graphile_worker._private_paused AS p
+  WHERE p.kind = 'queue' AND p.name = resume_queue.queue_name COLLATE "default";
+  v_was := FOUND;
+  -- Hand the lock back to a job of the queue still running, if there is one, so
+  -- that a second job cannot start beside it; otherwise the queue is free.
+  UPDATE graphile_worker._private_job_queues AS q
+  SET (locked_at, locked_by) = (
+    SELECT j.locked_at, j.locked_by FROM graphile_worker._private_jobs AS j
+    WHERE j.job_queue_id IS NOT NULL AND j.job_queue_id::bigint = q.id::bigint AND j.locked_at IS NOT NULL
+    ORDER BY j.locked_at DESC LIMIT 1)
+  WHERE q.queue_name = resume_queue.queue_name COLLATE "default"
+    AND q.locked_by = 'graphile_worker.pause_queue';
+  PERFORM graphile_worker._private_log_admin('resume_queue', 1, v_was::integer, NULL, NULL, ARRAY[queue_name]);
+  RETURN v_was;
+END;
+$$;
+
+COMMENT ON FUNCTION graphile_worker.resume_queue(queue_name text) IS 'Resumes a queue paused by pause_queue: its jobs run again in their order. Returns false if it was not paused. Raises 22004/22023 for a NULL or bad name.';
+
+CREATE FUNCTION graphile_worker.resume_task(task_identifier text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_was boolean;
+BEGIN
+  PERFORM graphile_worker._private_check_name('task_identifier', task_identifier);
+  DELETE FROM graphile_worker._private_paused AS p
+  WHERE p.kind = 'task' AND p.name = resume_task.task_identifier COLLATE "default";
+  v_was := FOUND;
+  PERFORM graphile_worker._private_log_admin('resume_task', 1, v_was::integer, NULL, NULL, ARRAY[task_identifier]);
+  RETURN v_was;
+END;
+$$;
+
+COMMENT ON FUNCTION graphile_worker.resume_task(task_identifier text) IS 'Resumes a task identifier paused by pause_task. Returns false if it was not paused. Raises 22004/22023 for a NULL or bad name.';
+
 CREATE FUNCTION graphile_worker.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN 9;
+    RETURN 10;
 
 COMMENT ON FUNCTION graphile_worker.schema_version() IS 'The version of the graphile_worker schema that is installed (one per migration).';
 
-CREATE TABLE graphile_worker._private_job_queues (
-    id integer NOT NULL,
-    queue_name text NOT NULL,
-    locked_at timestamp with time zone,
-    locked_by text,
-    is_available boolean GENERATED ALWAYS AS ((locked_at IS NULL)) STORED NOT NULL,
-    CONSTRAINT _private_job_queues_queue_name_check CHECK ((length(queue_name) <= 128))
+ALTER TABLE graphile_worker._private_admin_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME graphile_worker._private_admin_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
-
-COMMENT ON TABLE graphile_worker._private_job_queues IS 'Private: one row per named queue, locked (locked_at, locked_by) while one of its jobs runs, so that its jobs run one at a time.';
 
 ALTER TABLE graphile_worker._private_job_queues ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME graphile_worker._private_job_queues_id_seq
@@ -1172,14 +1500,6 @@ CREATE TABLE graphile_worker._private_retired_tasks (
 
 COMMENT ON TABLE graphile_worker._private_retired_tasks IS 'Private: the id each deleted task identifier had. A process that cached the id (graphile-worker''s Node worker does, for as long as it runs) keeps finding that task''s jobs when the identifier comes back. A row goes away when its identifier is used again.';
 
-CREATE TABLE graphile_worker._private_tasks (
-    id integer NOT NULL,
-    identifier text NOT NULL,
-    CONSTRAINT _private_tasks_identifier_check CHECK ((length(identifier) <= 128))
-);
-
-COMMENT ON TABLE graphile_worker._private_tasks IS 'Private: one row per task identifier. Jobs refer to it by id; use the functions, not this table.';
-
 ALTER TABLE graphile_worker._private_tasks ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME graphile_worker._private_tasks_id_seq
     START WITH 1
@@ -1189,27 +1509,19 @@ ALTER TABLE graphile_worker._private_tasks ALTER COLUMN id ADD GENERATED ALWAYS 
     CACHE 1
 );
 
-CREATE VIEW graphile_worker.jobs AS
- SELECT jobs.id,
-    job_queues.queue_name,
-    tasks.identifier AS task_identifier,
-    jobs.priority,
-    jobs.run_at,
-    jobs.attempts,
-    jobs.max_attempts,
-    jobs.last_error,
-    jobs.created_at,
-    jobs.updated_at,
-    jobs.key,
-    jobs.locked_at,
-    jobs.locked_by,
-    jobs.revision,
-    jobs.flags
-   FROM ((graphile_worker._private_jobs jobs
-     JOIN graphile_worker._private_tasks tasks ON ((tasks.id = jobs.task_id)))
-     LEFT JOIN graphile_worker._private_job_queues job_queues ON ((job_queues.id = jobs.job_queue_id)));
+CREATE VIEW graphile_worker.admin_log AS
+ SELECT l.id,
+    l.at,
+    l.session_role,
+    l.function,
+    l.asked,
+    l.changed,
+    l.reason,
+    l.job_ids,
+    l.names
+   FROM graphile_worker._private_admin_log l;
 
-COMMENT ON VIEW graphile_worker.jobs IS 'Read-only view of every job with its task identifier and queue name; the payload is left out on purpose (it may be large or private).';
+COMMENT ON VIEW graphile_worker.admin_log IS 'The audit log: one row per administrative call that committed (complete_jobs, permanently_fail_jobs, reschedule_jobs, force_unlock_workers, cleanup, delete_permafailed_jobs_batch, pause and resume, prune_admin_log).';
 
 CREATE TABLE graphile_worker.migrations (
     id integer NOT NULL,
@@ -1218,6 +1530,16 @@ CREATE TABLE graphile_worker.migrations (
 );
 
 COMMENT ON TABLE graphile_worker.migrations IS 'The graphile-worker (npm) schema revisions this schema provides: 1 to 20, as graphile-worker 0.18.0 records them (breaking: 1, 3, 11, 13, 14, 16, 19). Its Node worker reads this at start-up; a row above 20 means a newer graphile-worker changed this schema (installer verify and status report it).';
+
+CREATE VIEW graphile_worker.pauses AS
+ SELECT p.kind,
+    p.name,
+    p.paused_at,
+    p.paused_by,
+    p.reason
+   FROM graphile_worker._private_paused p;
+
+COMMENT ON VIEW graphile_worker.pauses IS 'The paused queues and task identifiers (pause_queue, pause_task), with who paused them, when and why.';
 
 CREATE VIEW graphile_worker.worker_locks AS
  WITH locks AS (
@@ -1254,6 +1576,9 @@ CREATE VIEW graphile_worker.worker_locks AS
 
 COMMENT ON VIEW graphile_worker.worker_locks IS 'One row per worker id holding locks: counts and ids of its locked jobs and queues, oldest and newest lock time, orphaned_queue_names (locked without a job of theirs; release_stale_locks frees them), is_stale (even its newest lock is over 4 hours old: presumed dead).';
 
+ALTER TABLE ONLY graphile_worker._private_admin_log
+    ADD CONSTRAINT _private_admin_log_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY graphile_worker._private_job_queues
     ADD CONSTRAINT _private_job_queues_pkey PRIMARY KEY (id);
 
@@ -1265,6 +1590,9 @@ ALTER TABLE ONLY graphile_worker._private_jobs
 
 ALTER TABLE ONLY graphile_worker._private_jobs
     ADD CONSTRAINT _private_jobs_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY graphile_worker._private_paused
+    ADD CONSTRAINT _private_paused_pkey PRIMARY KEY (kind, name);
 
 ALTER TABLE ONLY graphile_worker._private_retired_tasks
     ADD CONSTRAINT _private_retired_tasks_pkey PRIMARY KEY (identifier);
@@ -1280,6 +1608,10 @@ ALTER TABLE ONLY graphile_worker._private_known_crontabs
 
 ALTER TABLE ONLY graphile_worker.migrations
     ADD CONSTRAINT migrations_pkey PRIMARY KEY (id);
+
+CREATE INDEX _private_admin_log_at_index ON graphile_worker._private_admin_log USING btree (at);
+
+COMMENT ON INDEX graphile_worker._private_admin_log_at_index IS 'Serves prune_admin_log (delete by age) and reading the log newest first.';
 
 CREATE INDEX jobs_job_queue_id_index ON graphile_worker._private_jobs USING btree (((job_queue_id)::bigint)) WHERE (job_queue_id IS NOT NULL);
 
@@ -1309,11 +1641,15 @@ CREATE TRIGGER _private_tasks_deleted AFTER DELETE ON graphile_worker._private_t
 
 CREATE TRIGGER _private_tasks_reuse_id BEFORE INSERT ON graphile_worker._private_tasks FOR EACH ROW EXECUTE FUNCTION graphile_worker._private_tasks_reuse_id();
 
+ALTER TABLE graphile_worker._private_admin_log ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE graphile_worker._private_job_queues ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE graphile_worker._private_jobs ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE graphile_worker._private_known_crontabs ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE graphile_worker._private_paused ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE graphile_worker._private_retired_tasks ENABLE ROW LEVEL SECURITY;
 

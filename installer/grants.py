@@ -45,9 +45,16 @@ CAPABILITIES: dict[str, dict[str, tuple[str, ...]]] = {
             "force_unlock_workers",
             "cleanup",
             "delete_permafailed_jobs_batch",
+            "job_state",
+            "job_detail",
+            "pause_queue",
+            "resume_queue",
+            "pause_task",
+            "resume_task",
+            "prune_admin_log",
             "schema_version",
         ),
-        "views": ("jobs", "worker_locks"),
+        "views": ("jobs", "worker_locks", "pauses", "admin_log"),
     },
     # graphile-worker's own Node processes (run(), the CLI, WorkerUtils' migrate and cleanup) run
     # their SQL on the tables themselves; see TABLE_PRIVILEGES and POLICY_TABLES below.
