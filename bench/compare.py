@@ -9,7 +9,7 @@ demand with npm under <build>/node (<build> is $GW_BUILD, else build/).
 
 The comparison runs with fsync on: ALTER SYSTEM SET fsync = on and a reload at
 the start, RESET and a reload at the end. A server started with `-c fsync=off`
-on its command line (tests/pgserver.sh does that) ignores ALTER SYSTEM, so such
+on its command line (tools/pgserver.sh does that) ignores ALTER SYSTEM, so such
 a server on this machine is restarted with fsync=on and, at the end, restarted
 again with its original options (--no-restart refuses instead).
 

@@ -1,6 +1,6 @@
 """Fixtures: a fresh database per test on the throwaway server that make test starts.
 
-The server is external to pytest (tests/pgserver.sh, run by make): pytest-postgresql's
+The server is external to pytest (tools/pgserver.sh, run by make): pytest-postgresql's
 own process fixture calls pg_ctl, which refuses to run as root, so we use its
 "noproc" fixture and let it create and drop one database per test.
 """

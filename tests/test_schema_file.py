@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from .schema_tools import SCHEMA_MAJOR, SCHEMA_SQL, dump, normalise, render, server_major
+from tools.schema_tools import SCHEMA_MAJOR, SCHEMA_SQL, dump, normalise, render, server_major
 
 
 def test_schema_file_is_current(installed):

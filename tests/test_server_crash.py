@@ -6,7 +6,7 @@ jobs and, in one transaction, complete each and record its token in crash_done;
 they log each token once that commit returned. Meanwhile the test holds two open
 transactions (jobs added, jobs completed by complete_jobs) that never commit. The
 server is then stopped with an immediate shutdown (no checkpoint: crash recovery
-from WAL at the next start) and started again with tests/pgserver.sh; clients
+from WAL at the next start) and started again with tools/pgserver.sh; clients
 reconnect, a worker frees what it held with force_unlock_workers, and the load
 goes on until every job is done. Then:
 
@@ -16,7 +16,7 @@ goes on until every job is done. Then:
   - the uncommitted transactions left nothing: their jobs absent, the jobs they
     completed still there, untouched.
 
-The test only runs against the server tests/pgserver.sh manages (data directory
+The test only runs against the server tools/pgserver.sh manages (data directory
 $GW_BUILD/pgdata, else build/pgdata) and leaves it running.
 """
 
@@ -35,7 +35,7 @@ import pytest
 
 from .conftest import PGHOST, PGPORT, ROOT
 
-PGSERVER = ROOT / "tests" / "pgserver.sh"
+PGSERVER = ROOT / "tools" / "pgserver.sh"
 BUILD = Path(os.environ.get("GW_BUILD", ROOT / "build"))
 APP = "gw-server-crash-test"
 WORKERS = 2
@@ -45,7 +45,7 @@ DEADLINE_S = 60.0
 
 
 def data_dir() -> Path | None:
-    """The data directory of the server tests/pgserver.sh runs, when it is the one on PGPORT."""
+    """The data directory of the server tools/pgserver.sh runs, when it is the one on PGPORT."""
     link = BUILD / "pgdata"
     if not link.exists():
         return None
@@ -194,7 +194,7 @@ def wait_until_accepting(dsn: str, timeout: float = 60.0) -> None:
 def test_immediate_server_stop_under_load_loses_and_duplicates_no_job(installed, tmp_path):
     pgdata = data_dir()
     if PGHOST != "127.0.0.1" or pgdata is None:
-        pytest.skip("needs the test server that tests/pgserver.sh runs on PGPORT")
+        pytest.skip("needs the test server that tools/pgserver.sh runs on PGPORT")
     dsn = installed
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE crash_done (token text NOT NULL, job_id bigint NOT NULL, worker text NOT NULL)")
@@ -238,7 +238,7 @@ def test_immediate_server_stop_under_load_loses_and_duplicates_no_job(installed,
         finally:
             # Whatever happened, leave the server running for the other tests.
             if subprocess.run([str(PGSERVER), "start"], capture_output=True, timeout=120).returncode != 0:
-                pytest.fail("tests/pgserver.sh start failed after the immediate stop")
+                pytest.fail("tools/pgserver.sh start failed after the immediate stop")
             wait_until_accepting(dsn)
         for c in (adding, completing):
             with pytest.raises(psycopg.OperationalError):

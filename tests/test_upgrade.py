@@ -12,8 +12,8 @@ from yoyo import read_migrations
 
 from installer.cli import main
 from installer.core import Installer, shipped_migrations
+from tools.schema_tools import dump, normalise
 
-from .schema_tools import dump, normalise
 from .test_released import ROOT, release
 
 VERSIONS = [m.version for m in shipped_migrations()]

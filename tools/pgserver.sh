@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start or stop the throwaway PostgreSQL server that make test, demo and bench use.
-#   tests/pgserver.sh start|stop|status|bindir|major
+#   tools/pgserver.sh start|stop|status|bindir|major
 # The data directory lives under build/ (PGDATA_DIR), the server listens on
 # 127.0.0.1:$PGPORT (default 54329) with trust authentication for local use
 # only. PostgreSQL refuses to run as root, so as root the server runs as the
