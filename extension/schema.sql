@@ -852,7 +852,7 @@ BEGIN
   END IF;
   IF batch_size < 1 THEN
     RAISE EXCEPTION 'batch_size is %; it must be at least 1', batch_size
-      USING ERRCODE = '22023', HINT = 'Pass how many jobs to delete per call, e.g. 10000.';
+      USING ERRCODE = '22003', HINT = 'Pass how many jobs to delete per call, e.g. 10000.';
   END IF;
   v_deleted := graphile_worker._private_delete_permafailed_jobs(batch_size);
   PERFORM graphile_worker._private_log_admin('delete_permafailed_jobs_batch', 0, v_deleted, NULL, NULL, NULL);
@@ -860,7 +860,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION graphile_worker.delete_permafailed_jobs_batch(batch_size integer) IS 'Deletes at most batch_size (default 10000) unlocked, permanently failed jobs (attempts >= max_attempts), lowest ids first, skipping rows other transactions hold, and returns how many. Call it, one transaction per call, until it returns less than batch_size (python -m installer does; from psql, a DO block that COMMITs after each call). Raises 22004/22023 for a NULL or non-positive batch_size.';
+COMMENT ON FUNCTION graphile_worker.delete_permafailed_jobs_batch(batch_size integer) IS 'Deletes at most batch_size (default 10000) unlocked, permanently failed jobs (attempts >= max_attempts), lowest ids first, skipping rows other transactions hold, and returns how many. Call it, one transaction per call, until it returns less than batch_size (python -m installer does; from psql, a DO block that COMMITs after each call). Raises 22004 for a NULL and 22003 for a non-positive batch_size.';
 
 CREATE FUNCTION graphile_worker.fail_job(worker_id text, job_id bigint, error_message text, replacement_payload json DEFAULT NULL::json) RETURNS graphile_worker._private_jobs
     LANGUAGE plpgsql SECURITY DEFINER
@@ -938,7 +938,7 @@ BEGIN
   END IF;
   IF batch_size < 1 OR batch_size > 10000 THEN
     RAISE EXCEPTION 'batch_size is %; it must be between 1 and 10000', batch_size
-      USING ERRCODE = '22023', HINT = 'Pass how many jobs to fetch at most, 1 to 10000.';
+      USING ERRCODE = '22003', HINT = 'Pass how many jobs to fetch at most, 1 to 10000.';
   END IF;
 
   -- Resolved on every call, never cached by clients: cleanup may delete a task
@@ -1374,7 +1374,7 @@ BEGIN
   END IF;
   IF attempts < 0 THEN
     RAISE EXCEPTION 'attempts is %; it must not be negative', attempts
-      USING ERRCODE = '22023', HINT = 'Pass 0 to let the jobs start their attempts afresh, or NULL to keep them.';
+      USING ERRCODE = '22003', HINT = 'Pass 0 to let the jobs start their attempts afresh, or NULL to keep them.';
   END IF;
   IF attempts > 32767 THEN
     RAISE EXCEPTION 'attempts is %; it must be at most 32767', attempts
@@ -1404,7 +1404,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION graphile_worker.reschedule_jobs(job_ids bigint[], run_at timestamp with time zone, priority integer, attempts integer, max_attempts integer) IS 'Sets run_at, priority, attempts and max_attempts of the given unlocked jobs; a NULL argument keeps that field. Returns the updated rows. Raises 22003 (out of smallint range, or max_attempts < 1) or 22023 (attempts < 0) before changing anything.';
+COMMENT ON FUNCTION graphile_worker.reschedule_jobs(job_ids bigint[], run_at timestamp with time zone, priority integer, attempts integer, max_attempts integer) IS 'Sets run_at, priority, attempts and max_attempts of the given unlocked jobs; a NULL argument keeps that field. Returns the updated rows. Raises 22003 (priority, attempts or max_attempts out of range) before changing anything.';
 
 CREATE FUNCTION graphile_worker.resume_queue(queue_name text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1453,7 +1453,7 @@ COMMENT ON FUNCTION graphile_worker.resume_task(task_identifier text) IS 'Resume
 
 CREATE FUNCTION graphile_worker.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN 10;
+    RETURN 11;
 
 COMMENT ON FUNCTION graphile_worker.schema_version() IS 'The version of the graphile_worker schema that is installed (one per migration).';
 

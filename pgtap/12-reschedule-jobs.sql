@@ -52,8 +52,8 @@ SELECT throws_ok($$ SELECT * FROM graphile_worker.reschedule_jobs(pg_temp.fx_ids
   '22003', 'priority is -32769; it must be between -32768 and 32767',
   'priority below smallint raises numeric_value_out_of_range naming priority');
 SELECT throws_ok($$ SELECT * FROM graphile_worker.reschedule_jobs(pg_temp.fx_ids('regular'), attempts => -1) $$,
-  '22023', 'attempts is -1; it must not be negative',
-  'negative attempts raises invalid_parameter_value naming attempts');
+  '22003', 'attempts is -1; it must not be negative',
+  'negative attempts raises numeric_value_out_of_range naming attempts');
 SELECT throws_ok($$ SELECT * FROM graphile_worker.reschedule_jobs(pg_temp.fx_ids('regular'), attempts => 40000) $$,
   '22003', 'attempts is 40000; it must be at most 32767',
   'attempts beyond smallint raises numeric_value_out_of_range naming attempts');

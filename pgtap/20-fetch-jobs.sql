@@ -36,10 +36,10 @@ SELECT throws_ok($$SELECT * FROM graphile_worker.fetch_jobs('')$$, '22023', NULL
 SELECT throws_ok($$SELECT * FROM graphile_worker.fetch_jobs(repeat('w', 3000))$$, '22023',
   'worker_id is 3000 characters long; at most 256 are allowed', 'a 3,000-character worker_id raises 22023 naming worker_id');
 SELECT lives_ok($$SELECT * FROM graphile_worker.fetch_jobs(repeat('w', 256))$$, 'a 256-character worker_id is accepted');
-SELECT throws_ok($$SELECT * FROM graphile_worker.fetch_jobs('w1', NULL, 0)$$, '22023',
-  'batch_size is 0; it must be between 1 and 10000', 'batch_size 0 raises 22023 naming batch_size');
-SELECT throws_ok($$SELECT * FROM graphile_worker.fetch_jobs('w1', NULL, 10001)$$, '22023',
-  'batch_size is 10001; it must be between 1 and 10000', 'batch_size 10001 raises 22023 naming batch_size');
+SELECT throws_ok($$SELECT * FROM graphile_worker.fetch_jobs('w1', NULL, 0)$$, '22003',
+  'batch_size is 0; it must be between 1 and 10000', 'batch_size 0 raises 22003 naming batch_size');
+SELECT throws_ok($$SELECT * FROM graphile_worker.fetch_jobs('w1', NULL, 10001)$$, '22003',
+  'batch_size is 10001; it must be between 1 and 10000', 'batch_size 10001 raises 22003 naming batch_size');
 SELECT throws_ok($$SELECT * FROM graphile_worker.fetch_jobs('w1', NULL, NULL)$$, '22004', NULL,
   'a null batch_size raises 22004');
 

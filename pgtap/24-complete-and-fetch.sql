@@ -41,8 +41,8 @@ SELECT results_eq($$SELECT id FROM graphile_worker.complete_and_fetch_jobs('w1',
   'with no completed ids it is a plain fetch');
 SELECT throws_ok($$SELECT * FROM graphile_worker.complete_and_fetch_jobs(NULL, ARRAY[pg_temp.jid('a')])$$, '22004', NULL,
   'a null worker_id raises 22004');
-SELECT throws_ok($$SELECT * FROM graphile_worker.complete_and_fetch_jobs('w1', ARRAY[pg_temp.jid('a')], NULL, 0)$$, '22023',
-  'batch_size is 0; it must be between 1 and 10000', 'a bad batch_size raises 22023 as fetch_jobs does');
+SELECT throws_ok($$SELECT * FROM graphile_worker.complete_and_fetch_jobs('w1', ARRAY[pg_temp.jid('a')], NULL, 0)$$, '22003',
+  'batch_size is 0; it must be between 1 and 10000', 'a bad batch_size raises 22003 as fetch_jobs does');
 SELECT is((SELECT count(*) FROM graphile_worker._private_jobs WHERE id = pg_temp.jid('a')), 1::bigint,
   'after those errors the job to complete is still there (the call is atomic)');
 

@@ -137,9 +137,9 @@ AS $$ SELECT payload->>'s30' FROM graphile_worker._private_jobs WHERE payload->>
 DELETE FROM graphile_worker._private_jobs WHERE payload->>'s30' IS NULL AND attempts >= max_attempts;
 
 SELECT throws_ok($$ SELECT graphile_worker.delete_permafailed_jobs_batch(0) $$,
-  '22023', 'batch_size is 0; it must be at least 1', 'batch_size 0 is refused with 22023, naming batch_size');
+  '22003', 'batch_size is 0; it must be at least 1', 'batch_size 0 is refused with 22003, naming batch_size');
 SELECT throws_ok($$ SELECT graphile_worker.delete_permafailed_jobs_batch(-5) $$,
-  '22023', 'batch_size is -5; it must be at least 1', 'a negative batch_size is refused with 22023');
+  '22003', 'batch_size is -5; it must be at least 1', 'a negative batch_size is refused with 22003');
 SELECT throws_ok($$ SELECT graphile_worker.delete_permafailed_jobs_batch(NULL) $$,
   '22004', 'batch_size must not be null', 'a NULL batch_size is refused with 22004');
 SELECT is((SELECT count(*)::int FROM pg_temp.s30_left()), 9, 'a refused call deletes nothing');
