@@ -129,5 +129,5 @@ def test_missing_schema_is_a_clear_error(dsn):
 
 
 def test_sql_errors_name_the_argument(db):
-    with pytest.raises(psycopg.errors.InvalidParameterValue, match="batch_size is 0"):
+    with pytest.raises(psycopg.errors.NumericValueOutOfRange, match="batch_size is 0"):
         db.execute("SELECT graphile_worker.delete_permafailed_jobs_batch(0)")
