@@ -9,6 +9,8 @@ here for the tests that use them.
 
 from __future__ import annotations
 
+import sys
+
 import psycopg
 import pytest
 from pytest_postgresql import factories
@@ -41,3 +43,12 @@ def db(installed: str):
     with psycopg.connect(installed, autocommit=True) as conn:
         yield conn
 
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """After the property-based tests: how many examples each function got (and how many raised)."""
+    runner = sys.modules.get("gwtest.runner")
+    lines = runner.summary_lines() if runner else []
+    if lines:
+        terminalreporter.write_sep("-", "hypothesis examples per function")
+        for line in lines:
+            terminalreporter.write_line(line)
