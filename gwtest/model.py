@@ -259,9 +259,8 @@ def model_reschedule_jobs(s: dict, ids, run_at, priority, attempts, max_attempts
         raise Fail(*codes)
     if priority is not None and not SMALLINT[0] <= priority <= SMALLINT[1]:
         raise Fail("22003")
-    if attempts is not None and attempts < 0:
-        raise Fail("22023")
-    if attempts is not None and attempts > 32767:
+    # A negative attempts is a number out of its range too (22023 before version 11).
+    if attempts is not None and not 0 <= attempts <= 32767:
         raise Fail("22003")
     if max_attempts is not None and max_attempts < 1:
         raise Fail("22003")
@@ -291,7 +290,8 @@ def model_force_unlock_workers(s: dict, workers):
     for q in e["queues"].values():
         if q["locked_by"] in w:
             q.update(locked_at=None, locked_by=None)
-    return [(None,)], e
+    # It returns void: '' as psycopg reads a PL/pgSQL function's void (version 10 on; NULL from SQL before).
+    return [("",)], e
 
 
 CLEANUP_NAMES = ["GC_JOB_QUEUES", "GC_TASK_IDENTIFIERS", "DELETE_PERMAFAILED_JOBS"]
@@ -334,7 +334,7 @@ def model_delete_permafailed_jobs_batch(s: dict, size, now: float):
     if size is None:
         raise Fail("22004")
     if size < 1:
-        raise Fail("22023")
+        raise Fail("22003")  # a number out of its range (22023 before version 11)
     e = copy_state(s)
     gone = sorted(
         j["id"] for j in e["jobs"].values() if j["attempts"] >= j["max_attempts"] and is_unlocked(j["locked_at"], now)
@@ -353,7 +353,7 @@ def model_fetch_jobs(s, worker, task_identifiers, batch_size, forbidden, now):
     if batch_size is None:
         raise Fail("22004")
     if not 1 <= batch_size <= 10000:
-        raise Fail("22023")
+        raise Fail("22003")  # a number out of its range (22023 before version 11)
     e = copy_state(s)
     task_ids = None
     if task_identifiers is not None:
