@@ -21,7 +21,6 @@ Medians are printed as a table and written, with every run, to <build>/bench/adm
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -34,14 +33,12 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from gwtest.db import drop_database, fresh_database
+from gwtest.results import out_dir, write_json
+from gwtest.timing import log, rolled_back_runs
+from installer.batched import run_batched_cleanup
 
-from benchlib import backend_cpu_ms, log  # noqa: E402
-from benchlib import with_dbname as dsn_for  # noqa: E402
-
-from installer.batched import run_batched_cleanup  # noqa: E402
-from installer.core import Installer  # noqa: E402
+GENERATE_SQL = Path(__file__).resolve().parent / "generate.sql"
 
 # The indexes version 4 adds; "without" drops them, "with" recreates them from their saved definitions.
 SCALE_INDEXES = ("jobs_task_id_index", "jobs_job_queue_id_index", "jobs_permafailed_index")
@@ -62,10 +59,8 @@ class Bench:
         self.args = args
         self.n = args.jobs
         self.dbname = f"gw_bench_{self.n}"
-        self.dsn = dsn_for(args.server, self.dbname)
-        build = Path(os.environ.get("GW_BUILD", ROOT / "build"))
-        self.out_dir = Path(args.out) if args.out else build / "bench"
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.dsn = ""
+        self.out_dir = out_dir(args.out)
         self.results: dict = {
             "jobs": self.n,
             "runs": args.runs,
@@ -85,20 +80,13 @@ class Bench:
     # -- setup --------------------------------------------------------------
 
     def create_and_load(self) -> None:
-        with psycopg.connect(self.args.server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.dbname)))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.dbname)))
-        inst = Installer(self.dsn)
-        try:
-            inst.migrate()
-        finally:
-            inst.close()
+        self.dsn = fresh_database(self.args.server, self.dbname, migrated=True)
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             self.results["machine"]["server"] = conn.execute("SELECT version()").fetchone()[0]
             self.results["schema_version"] = conn.execute("SELECT graphile_worker.schema_version()").fetchone()[0]
             conn.execute("SELECT set_config('bench.jobs', %s, false)", [str(self.n)])
             started = time.perf_counter()
-            conn.execute((ROOT / "bench" / "generate.sql").read_text())
+            conn.execute(GENERATE_SQL.read_text())
             generated = time.perf_counter() - started
             conn.execute(
                 "VACUUM ANALYZE graphile_worker._private_jobs, graphile_worker._private_tasks,"
@@ -191,24 +179,13 @@ class Bench:
     def run_admin(self, key: str, explain: bool) -> None:
         out = self.results[key]
         with psycopg.connect(self.dsn) as conn, psycopg.connect(self.dsn, autocommit=True) as maint:
+
+            def vacuum() -> None:
+                maint.execute("VACUUM graphile_worker._private_jobs, graphile_worker._private_job_queues")
+
             for label, stmt, params, dirty in self.admin_calls():
-                times = []
-                cpu = []
-                rows = None
-                pid = conn.info.backend_pid
-                for run in range(self.args.runs + 1):
-                    cpu_before = backend_cpu_ms(pid)
-                    started = time.perf_counter()
-                    rows = conn.execute(stmt, params).fetchone()[0]
-                    elapsed = (time.perf_counter() - started) * 1000
-                    cpu_after = backend_cpu_ms(pid)
-                    conn.rollback()
-                    if run > 0:  # run 0 warms the caches
-                        times.append(elapsed)
-                        if cpu_before is not None and cpu_after is not None:
-                            cpu.append(cpu_after - cpu_before)
-                    if dirty:
-                        maint.execute("VACUUM graphile_worker._private_jobs, graphile_worker._private_job_queues")
+                times, cpu, rows = rolled_back_runs(conn, stmt, params, self.args.runs, vacuum if dirty else None)
+                cpu = [c for c in cpu if c is not None]
                 median = statistics.median(times)
                 out[label] = {"median_ms": round(median, 2), "runs_ms": [round(t, 2) for t in times], "rows": rows}
                 if cpu:
@@ -478,8 +455,7 @@ class Bench:
             ]
         text = "\n".join(lines)
         print(text)
-        path = self.out_dir / f"admin-{self.n}.json"
-        path.write_text(json.dumps(self.results, indent=2) + "\n")
+        path = write_json(f"admin-{self.n}.json", self.results, self.out_dir)
         (self.out_dir / f"admin-{self.n}.txt").write_text(text + "\n")
         if self.plans:
             (self.out_dir / f"plans-{self.n}.txt").write_text("\n\n".join(self.plans) + "\n")
@@ -506,8 +482,7 @@ class Bench:
             self.report()
         finally:
             if not self.args.keep:
-                with psycopg.connect(self.args.server, autocommit=True) as conn:
-                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.dbname)))
+                drop_database(self.args.server, self.dbname)
 
 
 def build_parser() -> argparse.ArgumentParser:

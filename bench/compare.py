@@ -43,25 +43,10 @@ from pathlib import Path
 
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchlib import (  # noqa: E402
-    ROOT,
-    ServerCPU,
-    as_url,
-    backend_cpu_ms,
-    cpu_model,
-    default_server_dsn,
-    drop_database,
-    fresh_database,
-    install_ours,
-    log,
-    median,
-    out_dir,
-    percentile,
-    postmaster_pid,
-    with_dbname,
-)
+from gwtest.db import BUILD, ROOT, as_url, default_server_dsn, drop_database, fresh_database, migrate, with_dbname
+from gwtest.procs import as_owner
+from gwtest.results import write_json
+from gwtest.timing import ServerCPU, cpu_model, log, median, percentile, postmaster_pid, rolled_back_runs
 
 REFERENCE_VERSION = "0.18.0"
 SIDES = ("ref", "ours")
@@ -155,7 +140,7 @@ class Compare:
         self.server = args.server
         self.dsn = {side: with_dbname(self.server, DB[side]) for side in SIDES}
         self.ref_url = as_url(self.dsn["ref"])  # node-postgres wants a URL
-        self.node_prefix = Path(os.environ.get("GW_BUILD", ROOT / "build")) / "node"
+        self.node_prefix = BUILD / "node"
         self.results: dict = {"environment": {}, "settings": vars(args).copy(), "runs": {}, "admin": {}}
         self.restart_opts: tuple[list[str], list[str], str] | None = None
         self.has_combined = False
@@ -219,10 +204,7 @@ class Compare:
         pg_ctl = str(Path(binary).with_name("pg_ctl"))
         argv = [pg_ctl, "-D", datadir, "-w", "-t", "120", "-m", "fast", "-l", str(Path(datadir) / "server.log")]
         argv += ["-o", " ".join(shlex.quote(o) for o in opts), "restart"]
-        owner = Path(datadir).owner()
-        if os.geteuid() == 0 and owner != "root":
-            argv = ["runuser", "-u", owner, "--"] + argv
-        subprocess.run(argv, check=True, cwd="/", stdout=subprocess.DEVNULL)
+        subprocess.run(as_owner(argv, datadir), check=True, cwd="/", stdout=subprocess.DEVNULL)
 
     def fsync_reset(self) -> None:
         try:
@@ -247,7 +229,7 @@ class Compare:
             stdout=sys.stderr,
         )
         fresh_database(self.server, DB["ours"])
-        install_ours(self.dsn["ours"])
+        migrate(self.dsn["ours"])
         with psycopg.connect(self.dsn["ours"]) as conn:
             self.has_combined = conn.execute(
                 "SELECT to_regprocedure('graphile_worker.complete_and_fetch_jobs(text, bigint[], text[], integer,"
@@ -481,21 +463,12 @@ class Compare:
     def admin_sql(self, side: str) -> None:
         out = self.results["admin"].setdefault("calls", {})
         with psycopg.connect(self.dsn[side]) as conn, psycopg.connect(self.dsn[side], autocommit=True) as maint:
-            pid = conn.info.backend_pid
+
+            def vacuum() -> None:
+                maint.execute(f"VACUUM {TABLES}")
+
             for label, stmt, params, dirty in self.admin_calls(side):
-                times, cpu, rows = [], [], None
-                for run in range(self.args.runs + 1):  # run 0 warms the caches
-                    c0 = backend_cpu_ms(pid)
-                    t0 = time.perf_counter()
-                    rows = conn.execute(stmt, params).fetchone()[0]
-                    elapsed = (time.perf_counter() - t0) * 1000
-                    c1 = backend_cpu_ms(pid)
-                    conn.rollback()
-                    if run:
-                        times.append(elapsed)
-                        cpu.append(None if c0 is None or c1 is None else c1 - c0)
-                    if dirty:
-                        maint.execute(f"VACUUM {TABLES}")
+                times, cpu, rows = rolled_back_runs(conn, stmt, params, self.args.runs, vacuum if dirty else None)
                 out.setdefault(label, {})[side] = {"runs_ms": times, "backend_cpu_ms": cpu, "rows": rows}
                 log(f"  {label} [{side}]: median {median(times):.1f} ms ({rows} rows)")
 
@@ -638,10 +611,8 @@ class Compare:
         return "\n".join(lines)
 
     def write(self, text: str) -> Path:
-        path = out_dir() / "compare.json"
         self.results["table"] = text
-        path.write_text(json.dumps(self.results, indent=2) + "\n")
-        return path
+        return write_json("compare.json", self.results)
 
     def run(self) -> None:
         self.setup()

@@ -37,11 +37,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
-import platform
 import random
-import statistics
 import sys
 import time
 import traceback
@@ -50,14 +47,12 @@ from collections import Counter
 from pathlib import Path
 
 import psycopg
-from psycopg import errors, sql
+from psycopg import errors
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchlib import log, with_dbname  # noqa: E402
-
-from installer.core import Installer  # noqa: E402
+from gwtest.db import deadlocks, default_server_dsn, drop_database, fresh_database, wait_for_backends
+from gwtest.procs import SPAWN, Group
+from gwtest.results import environment, write_json
+from gwtest.timing import log, percentile
 
 SOAK_DB = "gw_soak"
 TASKS = ("soak_a", "soak_b", "soak_c")
@@ -386,56 +381,20 @@ SELECT (SELECT count(*) FROM graphile_worker._private_jobs AS j
 """
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
-def deadlock_count(conn: psycopg.Connection) -> int:
-    conn.execute("SELECT pg_stat_clear_snapshot()")
-    return conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
-
-
-def wait_for_backends(conn: psycopg.Connection, timeout: float = 30.0) -> None:
-    """Backends flush their statistics (deadlocks) when they exit: wait for the soak's to go."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        n = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND application_name LIKE 'soak-%'"
-        ).fetchone()[0]
-        if n == 0:
-            break
-        time.sleep(0.1)
-    time.sleep(1.0)
-
-
 class Soak:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.server_dsn = args.dsn
-        self.dsn = with_dbname(args.dsn, SOAK_DB)
+        self.dsn = ""
 
     def setup(self) -> None:
-        with psycopg.connect(self.server_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(SOAK_DB)))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SOAK_DB)))
-        inst = Installer(self.dsn)
-        try:
-            inst.migrate()
-        finally:
-            inst.close()
+        self.dsn = fresh_database(self.server_dsn, SOAK_DB, migrated=True)
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             conn.execute(SETUP_SQL)
 
     def teardown(self) -> None:
-        if self.args.keep:
-            return
-        with psycopg.connect(self.server_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(SOAK_DB)))
+        if not self.args.keep:
+            drop_database(self.server_dsn, SOAK_DB)
 
     def run(self) -> dict:
         a = self.args
@@ -446,19 +405,18 @@ class Soak:
             "admin_pause": a.admin_pause,
             "cleanup_pause": a.cleanup_pause,
         }
-        ctx = multiprocessing.get_context("spawn")
-        go, stop, results = ctx.Event(), ctx.Event(), ctx.Queue()
+        go, stop, results = SPAWN.Event(), SPAWN.Event(), SPAWN.Queue()
         roles = (
             [("enqueuer", i) for i in range(a.enqueuers)]
             + [("worker", i) for i in range(a.workers)]
             + [("admin", 0), ("cleanup", 0)]
         )
-        procs = [ctx.Process(target=run_process, args=(r, i, self.dsn, go, stop, results, opts)) for r, i in roles]
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            for p in procs:
-                p.start()
+        with psycopg.connect(self.dsn, autocommit=True) as conn, Group() as group:
+            for r, i in roles:
+                group.start(run_process, r, i, self.dsn, go, stop, results, opts)
+            procs = group.procs
             time.sleep(2.0)  # let the processes import and connect
-            deadlocks_before = deadlock_count(conn)
+            deadlocks_before = deadlocks(conn)
             log(f"soak: {a.seconds} s, {a.enqueuers} enqueuers, {a.workers} workers, 1 admin, 1 cleanup")
             started = time.monotonic()
             go.set()
@@ -477,21 +435,15 @@ class Soak:
                     gathered.append(results.get(timeout=120))
                 except Exception:  # noqa: BLE001 - a process that never reported is an error below
                     break
-            for p in procs:
-                p.join(timeout=30)
-                if p.is_alive():
-                    p.kill()
-            wait_for_backends(conn)
-            deadlocks_server = deadlock_count(conn) - deadlocks_before
+            group.join(timeout=30)
+            group.kill()
+            wait_for_backends(conn, "soak-%", timeout=30)
+            time.sleep(1.0)
+            deadlocks_server = deadlocks(conn) - deadlocks_before
             verify = dict(zip(VERIFY_COLUMNS, conn.execute(VERIFY_SQL).fetchone(), strict=True))
             unexplained = conn.execute(UNEXPLAINED_DELETES_SQL).fetchone()[0]
             phantoms = conn.execute(PHANTOMS_SQL).fetchone()[0]
-            env = {
-                "postgres": conn.execute("SHOW server_version").fetchone()[0],
-                "schema_version": conn.execute("SELECT graphile_worker.schema_version()").fetchone()[0],
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-            }
+            env = environment(conn)
         counts: Counter = Counter()
         latencies: dict[str, list[float]] = {}
         messages: list[str] = []
@@ -524,8 +476,8 @@ class Soak:
             v = latencies.get(name, [])
             calls[name] = {
                 "calls": len(v),
-                "p50_ms": round(percentile(v, 50) * 1000, 2) if v else None,
-                "p99_ms": round(percentile(v, 99) * 1000, 2) if v else None,
+                "p50_ms": round(percentile(v, 50, interpolate=True) * 1000, 2) if v else None,
+                "p99_ms": round(percentile(v, 99, interpolate=True) * 1000, 2) if v else None,
                 "max_ms": round(max(v) * 1000, 2) if v else None,
             }
         return {
@@ -576,17 +528,14 @@ def report(result: dict) -> Path:
         print(f"  {k:<28} {s[k]:>6}")
     for m in result["messages"]:
         print(f"  ! {m}")
-    out_dir = Path(os.environ.get("GW_BUILD", ROOT / "build")) / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "soak.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = write_json("soak.json", result)
     print(f"\nwritten to {path}")
     return path
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_dsn = f"postgresql://postgres@127.0.0.1:{os.environ.get('PGPORT', '54329')}/postgres"
+    default_dsn = default_server_dsn()
     p.add_argument("dsn", nargs="?", default=default_dsn, help=f"any database on the server (default {default_dsn})")
     p.add_argument("--seconds", type=float, default=180, help="how long the load runs (default 180)")
     p.add_argument("--enqueuers", type=int, default=3, help="enqueuer processes (default 3)")

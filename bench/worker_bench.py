@@ -21,24 +21,17 @@ A table is printed and every run is written to <build>/bench/worker.json
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing
 import os
-import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchlib import log, with_dbname  # noqa: E402
-
-from installer.core import Installer  # noqa: E402
+from gwtest.db import default_server_dsn, drop_database, fresh_database
+from gwtest.procs import SPAWN, Group
+from gwtest.results import environment, write_json
+from gwtest.timing import log
 
 BENCH_DB = "gw_worker_bench"
 
@@ -63,34 +56,21 @@ class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.server_dsn = args.dsn
-        self.dsn = with_dbname(args.dsn, BENCH_DB)
+        self.dsn = ""
         self.results: dict = {"runs": {}, "medians": {}}
 
     def setup(self) -> None:
-        with psycopg.connect(self.server_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(BENCH_DB)))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-        inst = Installer(self.dsn)
-        try:
-            inst.migrate()
-        finally:
-            inst.close()
+        self.dsn = fresh_database(self.server_dsn, BENCH_DB, migrated=True)
         with psycopg.connect(self.dsn) as conn:
-            self.results["environment"] = {
-                "postgres": conn.execute("SHOW server_version").fetchone()[0],
-                "schema_version": conn.execute("SELECT graphile_worker.schema_version()").fetchone()[0],
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
+            self.results["environment"] = environment(conn) | {
                 "jobs": self.args.jobs,
                 "single_adds": self.args.single_adds,
                 "runs": self.args.runs,
             }
 
     def teardown(self) -> None:
-        if self.args.keep:
-            return
-        with psycopg.connect(self.server_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
+        if not self.args.keep:
+            drop_database(self.server_dsn, BENCH_DB)
 
     def reset(self, conn: psycopg.Connection) -> None:
         conn.execute(
@@ -139,29 +119,24 @@ class Bench:
 
     def bench_cycle(self, clients: int, batch_size: int) -> None:
         name = f"fetch/complete, {clients} client{'s' if clients > 1 else ''}, batch {batch_size}"
-        ctx = multiprocessing.get_context("spawn")
         for _ in range(self.args.runs):
             with psycopg.connect(self.dsn, autocommit=True) as conn:
                 self.reset(conn)
                 self.enqueue(conn, self.args.jobs)
                 conn.execute("VACUUM ANALYZE graphile_worker._private_jobs")
-            ready, go, counts = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
-            procs = [
-                ctx.Process(target=cycle_client, args=(self.dsn, f"bench-{c}", batch_size, ready, go, counts))
-                for c in range(clients)
-            ]
-            for p in procs:
-                p.start()
-            for _ in procs:
-                ready.acquire()
-            t0 = time.perf_counter()
-            go.set()
-            for p in procs:
-                p.join()
-            elapsed = time.perf_counter() - t0
-            if any(p.exitcode != 0 for p in procs):
+            ready, go, counts = SPAWN.Semaphore(0), SPAWN.Event(), SPAWN.Queue()
+            with Group() as group:
+                for c in range(clients):
+                    group.start(cycle_client, self.dsn, f"bench-{c}", batch_size, ready, go, counts)
+                for _ in range(clients):
+                    ready.acquire()
+                t0 = time.perf_counter()
+                go.set()
+                group.join()
+                elapsed = time.perf_counter() - t0
+            if any(code != 0 for code in group.exitcodes()):
                 raise SystemExit(f"{name}: a client failed")
-            done = sum(counts.get() for _ in procs)
+            done = sum(counts.get() for _ in range(clients))
             if done != self.args.jobs:
                 raise SystemExit(f"{name}: {done} jobs completed, expected {self.args.jobs}")
             self.record(name, done / elapsed)
@@ -178,16 +153,13 @@ class Bench:
         for name, median in self.results["medians"].items():
             runs = ", ".join(f"{r:,.0f}" for r in self.results["runs"][name])
             print(f"{name.ljust(width)}  {median:>10,.0f}  {runs}")
-        out_dir = Path(os.environ.get("GW_BUILD", ROOT / "build")) / "bench"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / "worker.json"
-        path.write_text(json.dumps(self.results, indent=2) + "\n")
+        path = write_json("worker.json", self.results)
         print(f"\nwritten to {path}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_dsn = f"postgresql://postgres@127.0.0.1:{os.environ.get('PGPORT', '54329')}/postgres"
+    default_dsn = default_server_dsn()
     p.add_argument("dsn", nargs="?", default=default_dsn, help=f"any database on the server (default {default_dsn})")
     p.add_argument("--jobs", type=int, default=100_000, help="jobs per fetch/complete run and per add_jobs call")
     p.add_argument("--single-adds", type=int, default=10_000, help="single add_job calls per run")

@@ -60,12 +60,13 @@ class Group:
         self.procs.append(proc)
         return proc
 
-    def join(self, timeout: float, procs: list | None = None) -> list[str]:
-        """Wait at most timeout seconds in all for procs (default: all of them); returns the names still running."""
+    def join(self, timeout: float | None = None, procs: list | None = None) -> list[str]:
+        """Wait for procs (default: all of them), at most timeout seconds in all (None: as long as they run);
+        returns the names of those still running."""
         procs = self.procs if procs is None else procs
-        deadline = time.monotonic() + timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         for proc in procs:
-            proc.join(max(0.1, deadline - time.monotonic()))
+            proc.join(None if deadline is None else max(0.1, deadline - time.monotonic()))
         return [proc.name for proc in procs if proc.is_alive()]
 
     def kill(self) -> None:
