@@ -161,7 +161,7 @@ def spec_errors(spec) -> set:
     return codes
 
 
-def model_add_jobs(s: dict, specs: list, preserve: bool, now: float) -> tuple[list, dict]:
+def add_jobs(s: dict, specs: list, preserve: bool, now: float) -> tuple[list, dict]:
     """add_jobs on the state s (already validated)."""
     e = copy_state(s)
     for spec in specs:
@@ -207,7 +207,7 @@ def model_add_jobs(s: dict, specs: list, preserve: bool, now: float) -> tuple[li
     return rows, e
 
 
-def model_remove_job(s: dict, key, now: float):
+def remove_job(s: dict, key, now: float):
     e = copy_state(s)
     job = next((j for j in e["jobs"].values() if key is not None and j["key"] == key), None)
     if job is None:
@@ -227,7 +227,7 @@ def unlocked_hits(e: dict, ids, now: float) -> list:
     return [j for j in e["jobs"].values() if j["id"] in wanted(ids) and is_unlocked(j["locked_at"], now)]
 
 
-def model_complete_jobs(s: dict, ids, now: float):
+def complete_jobs(s: dict, ids, now: float):
     check_ids(ids)
     e = copy_state(s)
     hit = unlocked_hits(e, ids, now)
@@ -236,7 +236,7 @@ def model_complete_jobs(s: dict, ids, now: float):
     return hit, e
 
 
-def model_permanently_fail_jobs(s: dict, ids, message, now: float):
+def permanently_fail_jobs(s: dict, ids, message, now: float):
     check_ids(ids)
     e = copy_state(s)
     hit = unlocked_hits(e, ids, now)
@@ -245,7 +245,7 @@ def model_permanently_fail_jobs(s: dict, ids, message, now: float):
     return hit, e
 
 
-def model_reschedule_jobs(s: dict, ids, run_at, priority, attempts, max_attempts, now: float):
+def reschedule_jobs(s: dict, ids, run_at, priority, attempts, max_attempts, now: float):
     # Casting the arguments fails first, in no order we rely on.
     codes = ts_codes(run_at)
     for v in (priority, attempts, max_attempts):
@@ -281,7 +281,7 @@ def model_reschedule_jobs(s: dict, ids, run_at, priority, attempts, max_attempts
     return hit, e
 
 
-def model_force_unlock_workers(s: dict, workers):
+def force_unlock_workers(s: dict, workers):
     e = copy_state(s)
     w = wanted(workers)
     for j in e["jobs"].values():
@@ -297,7 +297,7 @@ def model_force_unlock_workers(s: dict, workers):
 CLEANUP_NAMES = ["GC_JOB_QUEUES", "GC_TASK_IDENTIFIERS", "DELETE_PERMAFAILED_JOBS"]
 
 
-def model_cleanup(s, tasks, keep, now):
+def cleanup(s, tasks, keep, now):
     if tasks is None or len(tasks) == 0:
         return [], copy_state(s)
     if any(t is not None and t not in CLEANUP_NAMES for t in tasks):
@@ -329,7 +329,7 @@ def model_cleanup(s, tasks, keep, now):
     return out, e
 
 
-def model_delete_permafailed_jobs_batch(s: dict, size, now: float):
+def delete_permafailed_jobs_batch(s: dict, size, now: float):
     check_param(size, *INT)
     if size is None:
         raise Fail("22004")
@@ -347,7 +347,7 @@ def model_delete_permafailed_jobs_batch(s: dict, size, now: float):
 # -- worker API --
 
 
-def model_fetch_jobs(s, worker, task_identifiers, batch_size, forbidden, now):
+def fetch_jobs(s, worker, task_identifiers, batch_size, forbidden, now):
     check_param(batch_size, *INT)
     check_worker(worker)
     if batch_size is None:
@@ -405,56 +405,56 @@ def model_fetch_jobs(s, worker, task_identifiers, batch_size, forbidden, now):
     return out, e
 
 
-def model_release_queues(e, worker, queue_ids):
+def release_queues(e, worker, queue_ids):
+    """Unlock those of the queues that worker holds."""
     for q in queue_ids:
         if e["queues"][q]["locked_by"] == worker:
             e["queues"][q].update(locked_at=None, locked_by=None)
 
 
-def model_complete_worker_jobs(s, worker, ids, now):
+def held_hits(e: dict, worker, ids) -> list:
+    """The jobs of e among ids that worker holds, by id: the ones a worker call may complete or fail."""
+    return sorted(
+        (j for j in e["jobs"].values() if j["id"] in wanted(ids) and j["locked_by"] == worker), key=lambda j: j["id"]
+    )
+
+
+def complete_worker_jobs(s, worker, ids, now):
     check_ids(ids)
     check_worker(worker)
     e = copy_state(s)
-    if not ids:
-        return [], e
-    hit = sorted(
-        (j for j in e["jobs"].values() if j["id"] in wanted(ids) and j["locked_by"] == worker), key=lambda j: j["id"]
-    )
+    hit = held_hits(e, worker, ids)
     for j in hit:
         del e["jobs"][j["id"]]
-    model_release_queues(e, worker, [j["job_queue_id"] for j in hit if j["job_queue_id"] is not None])
+    release_queues(e, worker, [j["job_queue_id"] for j in hit if j["job_queue_id"] is not None])
     return hit, e
 
 
-def model_complete_job(s: dict, worker, job_id, now: float):
-    rows, e = model_complete_worker_jobs(s, worker, [job_id], now)
+def complete_job(s: dict, worker, job_id, now: float):
+    rows, e = complete_worker_jobs(s, worker, [job_id], now)
     return (rows[0] if rows else None), e
 
 
 NO_PAYLOAD = object()  # SQL NULL replacement_payload: the payload is kept
 
 
-def model_fail_worker_jobs(s, worker, ids, message, payload, now):
+def fail_worker_jobs(s, worker, ids, message, payload, now):
     check_ids(ids)
     check_worker(worker)
     if message is None:
         raise Fail("22004")
     e = copy_state(s)
-    if not ids:
-        return [], e
-    hit = sorted(
-        (j for j in e["jobs"].values() if j["id"] in wanted(ids) and j["locked_by"] == worker), key=lambda j: j["id"]
-    )
+    hit = held_hits(e, worker, ids)
     for j in hit:
         delay = math.exp(min(j["attempts"], 10))
         j.update(last_error=message, run_at=Now(delay, j["run_at"]), locked_at=None, locked_by=None)
         if payload is not NO_PAYLOAD:
             j["payload"] = payload
-    model_release_queues(e, worker, [j["job_queue_id"] for j in hit if j["job_queue_id"] is not None])
+    release_queues(e, worker, [j["job_queue_id"] for j in hit if j["job_queue_id"] is not None])
     return hit, e
 
 
-def model_fail_job(s: dict, worker, job_id, message, payload_text, now: float):
+def fail_job(s: dict, worker, job_id, message, payload_text, now: float):
     codes = set()
     for step in (lambda: check_ids([job_id]), lambda: payload_value(payload_text)):
         try:
@@ -465,11 +465,11 @@ def model_fail_job(s: dict, worker, job_id, message, payload_text, now: float):
         raise Fail(*codes)
     check_worker(worker)
     payload = NO_PAYLOAD if payload_text is None else payload_value(payload_text)
-    rows, e = model_fail_worker_jobs(s, worker, [job_id], message, payload, now)
+    rows, e = fail_worker_jobs(s, worker, [job_id], message, payload, now)
     return (rows[0] if rows else None), e
 
 
-def model_release_stale_locks(s: dict, now: float):
+def release_stale_locks(s: dict, now: float):
     e = copy_state(s)
     jobs = 0
     for j in e["jobs"].values():

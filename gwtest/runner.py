@@ -28,8 +28,8 @@ from .model import (
     SMALLINT,
     Fail,
     Now,
+    add_jobs,
     copy_state,
-    model_add_jobs,
     payload_value,
     spec_errors,
     ts_codes,
@@ -326,7 +326,7 @@ def run_add(conn, name: str, sql: str, params, specs: list, preserve: bool, unsa
             exp["queues"][("new", q)] = {"name": q, "locked_at": None, "locked_by": None}
         prediction = (exp_rows, exp)
     else:
-        prediction = model_add_jobs(before, specs, preserve, t0)
+        prediction = add_jobs(before, specs, preserve, t0)
     exp_rows, exp = prediction
     after = read_state(conn)
     # Match new tasks and queues by name, new jobs by returned order.

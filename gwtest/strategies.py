@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import string
+from collections.abc import Callable
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .model import BIGINT, GARBAGE_TS, INT, OUT_OF_RANGE_TS, SMALLINT, TIMESTAMPS
@@ -26,6 +27,27 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 BIG_SETTINGS = settings(SETTINGS, max_examples=2)
+
+
+def both_sizes(check: Callable, max_examples: int = 60) -> tuple[Callable, Callable]:
+    """The two hypothesis tests of check(db, data, big): hostile arrays (max_examples examples) and
+    100,000-element ones (BIG_SETTINGS). For check_fetch_jobs they are named test_fetch_jobs and
+    test_fetch_jobs_big_arrays: assign them to those names in the test module."""
+    name = "test_" + check.__name__.removeprefix("check_")
+
+    def hostile(db, data):
+        check(db, data, big=False)
+
+    def big_arrays(db, data):
+        check(db, data, big=True)
+
+    # Hypothesis keys its example database on the test's name: give each its own.
+    hostile.__name__ = hostile.__qualname__ = name
+    big_arrays.__name__ = big_arrays.__qualname__ = name + "_big_arrays"
+    return (
+        settings(SETTINGS, max_examples=max_examples)(given(data=st.data())(hostile)),
+        BIG_SETTINGS(given(data=st.data())(big_arrays)),
+    )
 
 
 # -- values --

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from gwtest import strategies as gen
 from gwtest.runner import COUNTS, ERRORS
-from gwtest.strategies import SETTINGS, TOKENS, dsns
 from installer import cli
 
 
-@settings(SETTINGS, max_examples=150)
-@given(argv=st.lists(TOKENS, max_size=5), dsn=dsns(), where=st.sampled_from(["arg", "env", "both"]))
+@settings(gen.SETTINGS, max_examples=150)
+@given(argv=st.lists(gen.TOKENS, max_size=5), dsn=gen.dsns(), where=st.sampled_from(["arg", "env", "both"]))
 def test_cli_random_argv_and_dsn(argv, dsn, where, capsys, monkeypatch):
     dsn, password = dsn
     # Never reach a real database by accident: the libpq defaults point nowhere.

@@ -13,27 +13,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gwtest.model import model_remove_job, now_estimate
+from gwtest import model
+from gwtest import strategies as gen
 from gwtest.runner import COUNTS, JOB_COLS, load, raw_snapshot, run, run_add
-from gwtest.strategies import (
-    BIG,
-    BIG_SETTINGS,
-    SETTINGS,
-    hostile_text,
-    maybe_text,
-    spec_strategy,
-    spec_with_existing,
-    states,
-)
 
 
-@SETTINGS
+@gen.SETTINGS
 @given(data=st.data())
 def test_add_job(db, data):
-    state = load(db, data.draw(states()))
-    spec = spec_with_existing(data, state, data.draw(spec_strategy()))
+    state = load(db, data.draw(gen.states()))
+    spec = gen.spec_with_existing(data, state, data.draw(gen.spec_strategy()))
     modes = st.sampled_from(["replace", "preserve_run_at", "unsafe_dedupe"])
-    mode = data.draw(st.one_of(st.none(), modes, modes, modes, hostile_text))
+    mode = data.draw(st.one_of(st.none(), modes, modes, modes, gen.hostile_text))
     params = [
         spec["identifier"],
         spec["payload_text"],
@@ -77,11 +68,11 @@ def add_jobs_params(specs, preserve):
     ]
 
 
-@SETTINGS
+@gen.SETTINGS
 @given(data=st.data())
 def test_add_jobs(db, data):
-    state = load(db, data.draw(states()))
-    specs = [spec_with_existing(data, state, s) for s in data.draw(st.lists(spec_strategy(), max_size=4))]
+    state = load(db, data.draw(gen.states()))
+    specs = [gen.spec_with_existing(data, state, s) for s in data.draw(st.lists(gen.spec_strategy(), max_size=4))]
     preserve = data.draw(st.booleans())
     if not specs and data.draw(st.booleans()):
         # NULL specs: no rows, nothing changed.
@@ -96,29 +87,29 @@ def test_add_jobs(db, data):
     run_add(db, "add_jobs", ADD_JOBS_SQL, add_jobs_params(specs, preserve), specs, preserve)
 
 
-@SETTINGS
+@gen.SETTINGS
 @given(data=st.data())
 def test_remove_job(db, data):
-    state = load(db, data.draw(states()))
+    state = load(db, data.draw(gen.states()))
     keys = sorted(j["key"] for j in state["jobs"].values() if j["key"] is not None)
-    key = data.draw(st.one_of(maybe_text, st.sampled_from(keys) if keys else st.none()))
-    now = now_estimate()
+    key = data.draw(st.one_of(gen.maybe_text, st.sampled_from(keys) if keys else st.none()))
+    now = model.now_estimate()
     run(
         db,
         "remove_job",
         f"SELECT {JOB_COLS} FROM graphile_worker.remove_job(%s::text)",
         [key],
-        lambda s: model_remove_job(s, key, now),
+        lambda s: model.remove_job(s, key, now),
         returns="one_job",
     )
 
 
-@BIG_SETTINGS
+@gen.BIG_SETTINGS
 @given(data=st.data())
 def test_add_jobs_big_arrays(db, data):
     """100,000 specs in one call; then the same with one NULL identifier: an error, and nothing changed."""
-    state = load(db, data.draw(states()))
-    n = BIG
+    state = load(db, data.draw(gen.states()))
+    n = gen.BIG
     COUNTS["add_jobs"] += 1
     count = db.execute(
         "SELECT count(*) FROM graphile_worker.add_jobs(ARRAY("
