@@ -5,10 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from gwtest.procs import run_cli
 from installer.cli import main
 from installer.core import CLEANUP_TASKS
-
-from .conftest import run_cli
 
 ALL = "DELETE_PERMAFAILED_JOBS,GC_TASK_IDENTIFIERS,GC_JOB_QUEUES"
 

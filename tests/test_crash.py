@@ -7,20 +7,16 @@ is seen waiting on that lock, it is terminated (and for migrate, its process kil
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 
 import psycopg
 import pytest
 
+from gwtest.procs import start_cli
+from gwtest.timing import wait_until
 from installer.cli import main
 from installer.core import shipped_migrations
-
-from .conftest import ROOT
 
 SNAPSHOT = (
     "SELECT id, attempts, max_attempts, priority, run_at, locked_by, last_error"
@@ -29,13 +25,14 @@ SNAPSHOT = (
 
 
 def wait_for_lock_wait(observer: psycopg.Connection, pid: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row = observer.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
-        if row and row[0] == "Lock":
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"backend {pid} never waited on a lock")
+    waiting = wait_until(
+        lambda: observer.execute(
+            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock')", [pid]
+        ).fetchone()[0],
+        timeout,
+        interval=0.02,
+    )
+    assert waiting, f"backend {pid} never waited on a lock"
 
 
 def seed(conn: psycopg.Connection) -> list[int]:
@@ -103,16 +100,6 @@ def test_terminated_admin_call_changes_nothing(installed, name):
         assert conn.execute(SNAPSHOT).fetchall() == before, f"{name} was half applied"
 
 
-def _migrate_process(dsn: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "installer", "--database", dsn, "migrate"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PGAPPNAME": "gw-crash-migrate"},
-    )
-
-
 def test_killed_migrate_is_finished_by_the_next_run(dsn):
     versions = [m.version for m in shipped_migrations()]
     first = versions[0]
@@ -121,18 +108,18 @@ def test_killed_migrate_is_finished_by_the_next_run(dsn):
     with psycopg.connect(dsn) as holder, psycopg.connect(dsn, autocommit=True) as observer:
         # Version 2's functions read the jobs table when they are created: holding it stops migrate there.
         holder.execute("LOCK TABLE graphile_worker._private_jobs IN ACCESS EXCLUSIVE MODE")
-        proc = _migrate_process(dsn)
-        deadline = time.monotonic() + 30
-        pids: list[int] = []
-        while time.monotonic() < deadline and not pids:
-            pids = [
+        proc = start_cli("--database", dsn, "migrate", env={"PGAPPNAME": "gw-crash-migrate"})
+        pids = wait_until(
+            lambda: [
                 r[0]
                 for r in observer.execute(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
                     " AND pid <> pg_backend_pid()"
                 )
-            ]
-            time.sleep(0.02)
+            ],
+            30,
+            interval=0.02,
+        )
         assert pids, "migrate never reached the locked table"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -144,7 +131,7 @@ def test_killed_migrate_is_finished_by_the_next_run(dsn):
         assert conn.execute("SELECT to_regprocedure('graphile_worker.complete_jobs(bigint[])') IS NULL").fetchone()[0]
         stale = conn.execute("SELECT count(*) FROM graphile_worker_migrations.yoyo_lock").fetchone()[0]
     assert stale == 1, "the killed run left yoyo's lock row behind (the case the installer must recover from)"
-    again = _migrate_process(dsn)
+    again = start_cli("--database", dsn, "migrate", env={"PGAPPNAME": "gw-crash-migrate"})
     out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     with psycopg.connect(dsn) as conn:

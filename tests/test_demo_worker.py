@@ -7,7 +7,7 @@ import re
 
 import psycopg
 
-from .conftest import ROOT
+from gwtest.db import ROOT
 
 # The DO block, which is the worker; the queries after it only show what is left.
 DEMO = re.search(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from .conftest import dsn_for, run_cli
+from gwtest.db import role
+from gwtest.procs import run_cli
 
 SQUATTER = "gw_squat"
 TROJAN = f"""
@@ -35,14 +36,9 @@ COMMANDS = [
 
 @pytest.fixture
 def squatter(dsn):
-    dbname = dsn.rsplit("/", 1)[1]
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f"DROP ROLE IF EXISTS {SQUATTER}")
-        admin.execute(f"CREATE ROLE {SQUATTER} LOGIN")
-        admin.execute(f'GRANT CREATE ON DATABASE "{dbname}" TO {SQUATTER}')
-        yield admin, dsn_for(dbname, SQUATTER)
-        admin.execute(f"DROP OWNED BY {SQUATTER} CASCADE")
-        admin.execute(f"DROP ROLE {SQUATTER}")
+    with psycopg.connect(dsn, autocommit=True) as admin, role(admin, SQUATTER) as squat_dsn:
+        admin.execute(f'GRANT CREATE ON DATABASE "{admin.info.dbname}" TO {SQUATTER}')
+        yield admin, squat_dsn
 
 
 def bare_schema(squat_dsn):

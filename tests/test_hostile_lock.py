@@ -7,10 +7,10 @@ import time
 import psycopg
 import pytest
 
+from gwtest.db import role
+from gwtest.procs import run_cli
 from installer.cli import build_parser
 from installer.core import ADVISORY_LOCK_KEY
-
-from .conftest import dsn_for, run_cli
 
 HOLDER = "gw_locker"
 
@@ -18,14 +18,10 @@ HOLDER = "gw_locker"
 @pytest.fixture
 def holder(dsn):
     """A session of an unprivileged role holding the installer's advisory lock; yields its pid."""
-    dbname = dsn.rsplit("/", 1)[1]
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f"DROP ROLE IF EXISTS {HOLDER}")
-        admin.execute(f"CREATE ROLE {HOLDER} LOGIN")
-        with psycopg.connect(dsn_for(dbname, HOLDER), autocommit=True) as conn:
+    with psycopg.connect(dsn, autocommit=True) as admin, role(admin, HOLDER) as holder_dsn:
+        with psycopg.connect(holder_dsn, autocommit=True) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
             yield conn.info.backend_pid
-        admin.execute(f"DROP ROLE {HOLDER}")
 
 
 @pytest.mark.parametrize("command", [["migrate"], ["rollback", "--to", "0"], ["uninstall", "--yes"]])

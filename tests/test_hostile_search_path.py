@@ -11,9 +11,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from gwtest.db import role
+from gwtest.procs import run_cli
 from installer.core import shipped_migrations
-
-from .conftest import dsn_for, run_cli
 
 OWNER = "gw_dbo"
 LOOK_ALIKE = f"""
@@ -51,12 +51,10 @@ COMMANDS = [
 @pytest.fixture
 def hostile_owner(dsn):
     """The database now belongs to OWNER, whose schema evil comes first in its search_path."""
-    dbname = dsn.rsplit("/", 1)[1]
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f"DROP ROLE IF EXISTS {OWNER}")
-        admin.execute(f"CREATE ROLE {OWNER} LOGIN")
+    with psycopg.connect(dsn, autocommit=True) as admin, role(admin, OWNER) as owner_dsn:
+        dbname = admin.info.dbname
         admin.execute(f'ALTER DATABASE "{dbname}" OWNER TO {OWNER}')
-        with psycopg.connect(dsn_for(dbname, OWNER), autocommit=True) as owner:
+        with psycopg.connect(owner_dsn, autocommit=True) as owner:
             owner.execute("CREATE SCHEMA evil")
             for name, type_ in (
                 ("to_regclass", "regclass"),
@@ -69,8 +67,6 @@ def hostile_owner(dsn):
         yield admin
         admin.execute(f'ALTER DATABASE "{dbname}" RESET search_path')
         admin.execute(f'ALTER DATABASE "{dbname}" OWNER TO postgres')
-        admin.execute(f"DROP OWNED BY {OWNER}")
-        admin.execute(f"DROP ROLE {OWNER}")
 
 
 def test_look_alikes_are_armed(dsn, hostile_owner):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from .conftest import dsn_for, run_cli
+from gwtest.db import role
+from gwtest.procs import run_cli
 
 SQUATTER = "gw_squat"
 PROMOTE = f"""
@@ -38,15 +39,10 @@ ALL_SETS = "INSERT INTO graphile_worker_migrations.role_grants VALUES " + ", ".j
 @pytest.fixture
 def squatter(dsn):
     """(admin connection, squatter connection); the squatter may create schemas."""
-    dbname = dsn.rsplit("/", 1)[1]
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f"DROP ROLE IF EXISTS {SQUATTER}")
-        admin.execute(f"CREATE ROLE {SQUATTER} LOGIN")
-        admin.execute(f'GRANT CREATE ON DATABASE "{dbname}" TO {SQUATTER}')
-        with psycopg.connect(dsn_for(dbname, SQUATTER), autocommit=True) as squat:
+    with psycopg.connect(dsn, autocommit=True) as admin, role(admin, SQUATTER) as squat_dsn:
+        admin.execute(f'GRANT CREATE ON DATABASE "{admin.info.dbname}" TO {SQUATTER}')
+        with psycopg.connect(squat_dsn, autocommit=True) as squat:
             yield admin, squat
-        admin.execute(f"DROP OWNED BY {SQUATTER} CASCADE")
-        admin.execute(f"DROP ROLE {SQUATTER}")
 
 
 def squat_whole_schema(dsn, admin, squat):

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-
 import psycopg
 import pytest
 
+from gwtest.db import PGHOST, PGPORT, dsn_for
+from gwtest.procs import run_cli, start_cli
+from gwtest.timing import wait_until
 from installer.cli import main
 from installer.core import ADVISORY_LOCK_KEY, META_SCHEMA, shipped_migrations
-
-from .conftest import PGHOST, PGPORT, ROOT, dsn_for, run_cli
 
 
 def latest_version() -> int:
@@ -122,30 +118,18 @@ def test_uninstall_drops_only_what_it_created(dsn, capsys):
 
 def test_concurrent_migrate_one_applies_other_waits(dsn):
     """Two migrate processes released at the same instant: one applies, one finds nothing."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with psycopg.connect(dsn, autocommit=True) as holder:
         # Hold the installer's lock so that both processes are queued before either can start.
         holder.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "installer", "--database", dsn, "migrate"],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-            for _ in range(2)
-        ]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            waiting = holder.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
+        procs = [start_cli("--database", dsn, "migrate") for _ in range(2)]
+        both_waiting = wait_until(
+            lambda: holder.execute(
+                "SELECT count(*) = 2 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
                 "(SELECT oid FROM pg_database WHERE datname = current_database())"
-            ).fetchone()[0]
-            if waiting == 2:
-                break
-            time.sleep(0.05)
-        assert waiting == 2, "both migrate processes should be waiting on the installer lock"
+            ).fetchone()[0],
+            30,
+        )
+        assert both_waiting, "both migrate processes should be waiting on the installer lock"
         holder.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
     results = [p.communicate(timeout=120) for p in procs]
     codes = [p.returncode for p in procs]

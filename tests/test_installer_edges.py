@@ -4,20 +4,17 @@ objects outside our schemas that depend on ours."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
 
 import psycopg
 import pytest
 
+from gwtest.db import PGHOST, PGPORT, dsn_for
+from gwtest.procs import run_cli, start_cli
+from gwtest.timing import wait_until
 from installer.cli import main
 from installer.core import redact, shipped_migrations
-
-from .conftest import PGHOST, PGPORT, ROOT, dsn_for, run_cli
 
 
 def latest_version() -> int:
@@ -96,28 +93,18 @@ def test_sigint_during_migrate_is_one_line_and_rolls_back(installed):
     with psycopg.connect(installed) as blocker:
         # An uncommitted change to schema_version(), which every migration replaces: migrate waits for it.
         blocker.execute("ALTER FUNCTION graphile_worker.schema_version() COST 101")
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        child = subprocess.Popen(
-            [sys.executable, "-m", "installer", "--database", installed, "migrate"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
+        child = start_cli("--database", installed, "migrate")
         try:
             with psycopg.connect(dsn_for(dbname), autocommit=True) as watcher:
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    waiting = watcher.execute(
+                waiting = wait_until(
+                    lambda: watcher.execute(
                         "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
                         [dbname],
-                    ).fetchone()[0]
-                    if waiting:
-                        break
-                    time.sleep(0.1)
-                else:
-                    pytest.fail("migrate never waited for the lock")
+                    ).fetchone()[0],
+                    30,
+                    interval=0.1,
+                )
+                assert waiting, "migrate never waited for the lock"
             child.send_signal(signal.SIGINT)
             out, err = child.communicate(timeout=30)
         finally:

@@ -6,10 +6,9 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from gwtest.db import dsn_for
 from installer.cli import main
 from installer.core import shipped_migrations
-
-from .conftest import dsn_for
 
 # One representative call per capability, run as the role under test.
 CALLS = {

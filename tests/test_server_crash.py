@@ -22,47 +22,22 @@ $GW_BUILD/pgdata, else build/pgdata) and leaves it running.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import subprocess
 import time
-import traceback
 from collections import Counter
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from .conftest import PGHOST, PGPORT, ROOT
+from gwtest.db import PGHOST, managed_data_dir
+from gwtest.procs import SPAWN, Group, as_owner, drain, pgserver, reporting
 
-PGSERVER = ROOT / "tools" / "pgserver.sh"
-BUILD = Path(os.environ.get("GW_BUILD", ROOT / "build"))
 APP = "gw-server-crash-test"
 WORKERS = 2
 LOAD_BEFORE_S = 3.0
 LOAD_AFTER_S = 3.0
 DEADLINE_S = 60.0
-
-
-def data_dir() -> Path | None:
-    """The data directory of the server tools/pgserver.sh runs, when it is the one on PGPORT."""
-    link = BUILD / "pgdata"
-    if not link.exists():
-        return None
-    path = link.resolve()
-    pid_file = path / "postmaster.pid"
-    try:
-        lines = pid_file.read_text().splitlines()
-    except OSError:
-        return None
-    # postmaster.pid: pid, data directory, start time, port, ...
-    if len(lines) < 4 or lines[3].strip() != str(PGPORT):
-        return None
-    return path
-
-
-def as_server_user(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
 def connect(dsn: str, deadline: float) -> psycopg.Connection:
@@ -84,33 +59,29 @@ def log_line(f, tag: str, token: str) -> None:
 def run_enqueuer(dsn: str, log_path: str, stop, errors) -> None:
     """Add jobs one per transaction: 'A token' before the add, 'C token' once its commit returned."""
     deadline = time.monotonic() + DEADLINE_S
-    try:
-        with open(log_path, "w") as f:
-            conn = connect(dsn, deadline)
-            n = 0
-            while not stop.is_set():
-                n += 1
-                token = f"t{n}"
-                log_line(f, "A", token)
-                try:
-                    with conn.transaction():
-                        conn.execute(
-                            "SELECT graphile_worker.add_job('crash', json_build_object('t', %s::text),"
-                            " queue_name => %s, max_attempts => 5)",
-                            [token, f"q{n % 4}" if n % 3 == 0 else None],
-                        )
-                except psycopg.Error:
-                    if not conn.broken:
-                        raise
-                    log_line(f, "R", token)
-                    conn = connect(dsn, deadline)
-                    continue
-                log_line(f, "C", token)
-                time.sleep(0.003)
-            conn.close()
-    except BaseException:
-        errors.put(f"enqueuer: {traceback.format_exc()}")
-        raise
+    with reporting(errors, "enqueuer"), open(log_path, "w") as f:
+        conn = connect(dsn, deadline)
+        n = 0
+        while not stop.is_set():
+            n += 1
+            token = f"t{n}"
+            log_line(f, "A", token)
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        "SELECT graphile_worker.add_job('crash', json_build_object('t', %s::text),"
+                        " queue_name => %s, max_attempts => 5)",
+                        [token, f"q{n % 4}" if n % 3 == 0 else None],
+                    )
+            except psycopg.Error:
+                if not conn.broken:
+                    raise
+                log_line(f, "R", token)
+                conn = connect(dsn, deadline)
+                continue
+            log_line(f, "C", token)
+            time.sleep(0.003)
+        conn.close()
 
 
 def run_worker(dsn: str, worker_id: str, log_path: str, enqueue_done, errors) -> None:
@@ -121,48 +92,44 @@ def run_worker(dsn: str, worker_id: str, log_path: str, enqueue_done, errors) ->
     worker would; they run again.
     """
     deadline = time.monotonic() + DEADLINE_S
-    try:
-        with open(log_path, "w") as f:
-            conn = connect(dsn, deadline)
-            while time.monotonic() < deadline:
-                try:
-                    jobs = conn.execute(
-                        "SELECT id, payload->>'t' FROM graphile_worker.fetch_jobs(%s, ARRAY['crash'], 5)", [worker_id]
-                    ).fetchall()
-                    if not jobs:
-                        if (
-                            enqueue_done.is_set()
-                            and not conn.execute(
-                                "SELECT EXISTS (SELECT 1 FROM graphile_worker.jobs WHERE task_identifier = 'crash')"
-                            ).fetchone()[0]
-                        ):
-                            break
-                        time.sleep(0.01)
-                        continue
-                    for job_id, token in jobs:
-                        with conn.transaction():
-                            done = conn.execute(
-                                "SELECT (graphile_worker.complete_job(%s, %s)).id", [worker_id, job_id]
-                            ).fetchone()[0]
-                            if done is None:
-                                raise AssertionError(f"{worker_id} no longer holds job {job_id}")
-                            conn.execute(
-                                "INSERT INTO crash_done (token, job_id, worker) VALUES (%s, %s, %s)",
-                                [token, job_id, worker_id],
-                            )
-                        log_line(f, "D", token)
-                except psycopg.Error:
-                    if not conn.broken:
-                        raise
-                    log_line(f, "R", worker_id)
-                    conn = connect(dsn, deadline)
-                    conn.execute("SELECT graphile_worker.force_unlock_workers(ARRAY[%s])", [worker_id])
-            else:
-                raise AssertionError(f"{worker_id}: jobs left after {DEADLINE_S} s")
-            conn.close()
-    except BaseException:
-        errors.put(f"{worker_id}: {traceback.format_exc()}")
-        raise
+    with reporting(errors, worker_id), open(log_path, "w") as f:
+        conn = connect(dsn, deadline)
+        while time.monotonic() < deadline:
+            try:
+                jobs = conn.execute(
+                    "SELECT id, payload->>'t' FROM graphile_worker.fetch_jobs(%s, ARRAY['crash'], 5)", [worker_id]
+                ).fetchall()
+                if not jobs:
+                    if (
+                        enqueue_done.is_set()
+                        and not conn.execute(
+                            "SELECT EXISTS (SELECT 1 FROM graphile_worker.jobs WHERE task_identifier = 'crash')"
+                        ).fetchone()[0]
+                    ):
+                        break
+                    time.sleep(0.01)
+                    continue
+                for job_id, token in jobs:
+                    with conn.transaction():
+                        done = conn.execute(
+                            "SELECT (graphile_worker.complete_job(%s, %s)).id", [worker_id, job_id]
+                        ).fetchone()[0]
+                        if done is None:
+                            raise AssertionError(f"{worker_id} no longer holds job {job_id}")
+                        conn.execute(
+                            "INSERT INTO crash_done (token, job_id, worker) VALUES (%s, %s, %s)",
+                            [token, job_id, worker_id],
+                        )
+                    log_line(f, "D", token)
+            except psycopg.Error:
+                if not conn.broken:
+                    raise
+                log_line(f, "R", worker_id)
+                conn = connect(dsn, deadline)
+                conn.execute("SELECT graphile_worker.force_unlock_workers(ARRAY[%s])", [worker_id])
+        else:
+            raise AssertionError(f"{worker_id}: jobs left after {DEADLINE_S} s")
+        conn.close()
 
 
 def read_log(path: Path) -> dict[str, list[str]]:
@@ -175,15 +142,15 @@ def read_log(path: Path) -> dict[str, list[str]]:
 
 
 def crash_and_restart(pgdata: Path) -> None:
-    bindir = subprocess.run([str(PGSERVER), "bindir"], capture_output=True, text=True, check=True).stdout.strip()
+    bindir = pgserver("bindir").stdout.strip()
     subprocess.run(
-        as_server_user([f"{bindir}/pg_ctl", "-D", str(pgdata), "-m", "immediate", "-w", "stop"]),
+        as_owner([f"{bindir}/pg_ctl", "-D", str(pgdata), "-m", "immediate", "-w", "stop"], pgdata),
         cwd="/",
         check=True,
         capture_output=True,
         timeout=60,
     )
-    subprocess.run([str(PGSERVER), "start"], check=True, capture_output=True, timeout=120)
+    pgserver("start")
 
 
 def wait_until_accepting(dsn: str, timeout: float = 60.0) -> None:
@@ -192,7 +159,7 @@ def wait_until_accepting(dsn: str, timeout: float = 60.0) -> None:
 
 
 def test_immediate_server_stop_under_load_loses_and_duplicates_no_job(installed, tmp_path):
-    pgdata = data_dir()
+    pgdata = managed_data_dir()
     if PGHOST != "127.0.0.1" or pgdata is None:
         pytest.skip("needs the test server that tools/pgserver.sh runs on PGPORT")
     dsn = installed
@@ -210,18 +177,15 @@ def test_immediate_server_stop_under_load_loses_and_duplicates_no_job(installed,
             [held],
         ).fetchall()
 
-    ctx = multiprocessing.get_context("spawn")
-    stop, enqueue_done, errors = ctx.Event(), ctx.Event(), ctx.Queue()
+    stop, enqueue_done, errors = SPAWN.Event(), SPAWN.Event(), SPAWN.Queue()
     enq_log = tmp_path / "enqueuer.log"
     worker_logs = [tmp_path / f"worker-{n}.log" for n in range(WORKERS)]
-    enqueuer = ctx.Process(target=run_enqueuer, args=(dsn, str(enq_log), stop, errors))
+    group = Group()
+    enqueuer = group.start(run_enqueuer, dsn, str(enq_log), stop, errors)
     workers = [
-        ctx.Process(target=run_worker, args=(dsn, f"crash-worker-{n}", str(worker_logs[n]), enqueue_done, errors))
+        group.start(run_worker, dsn, f"crash-worker-{n}", str(worker_logs[n]), enqueue_done, errors)
         for n in range(WORKERS)
     ]
-    procs = [enqueuer, *workers]
-    for p in procs:
-        p.start()
     try:
         time.sleep(LOAD_BEFORE_S)
         # Two transactions in flight at the crash: jobs added, jobs completed; neither commits.
@@ -237,7 +201,7 @@ def test_immediate_server_stop_under_load_loses_and_duplicates_no_job(installed,
             crash_and_restart(pgdata)
         finally:
             # Whatever happened, leave the server running for the other tests.
-            if subprocess.run([str(PGSERVER), "start"], capture_output=True, timeout=120).returncode != 0:
+            if pgserver("start", check=False).returncode != 0:
                 pytest.fail("tools/pgserver.sh start failed after the immediate stop")
             wait_until_accepting(dsn)
         for c in (adding, completing):
@@ -247,19 +211,13 @@ def test_immediate_server_stop_under_load_loses_and_duplicates_no_job(installed,
         time.sleep(LOAD_AFTER_S)
     finally:
         stop.set()
-        enqueuer.join(timeout=DEADLINE_S)
+        group.join(DEADLINE_S, [enqueuer])
         enqueue_done.set()
-        for p in workers:
-            p.join(timeout=DEADLINE_S)
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-                p.join()
-    problems = []
-    while not errors.empty():
-        problems.append(errors.get())
+        group.join(DEADLINE_S, workers)
+        group.kill()
+    problems = drain(errors)
     assert not problems, "\n".join(problems)
-    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    assert group.exitcodes() == [0] * (1 + WORKERS)
 
     enq = read_log(enq_log)
     attempted, committed = set(enq["A"]), set(enq["C"])

@@ -9,11 +9,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from gwtest.db import dsn_for
 from installer import verify
 from installer.cli import main
 from installer.core import connect
-
-from .conftest import dsn_for
 
 # Roles the cases use; created per test, dropped afterwards.
 SNOOP = "gw_drift_snoop"

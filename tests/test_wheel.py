@@ -9,7 +9,7 @@ import zipfile
 
 import psycopg
 
-from .conftest import ROOT
+from gwtest.db import ROOT
 
 
 def test_wheel_installs_and_migrates(tmp_path, dsn):

@@ -8,14 +8,14 @@ then tells the test through a pipe and waits; only then does the test kill it.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import time
-import traceback
 
 import psycopg
 import pytest
+
+from gwtest.procs import SPAWN, Group, drain, reporting
 
 VICTIM = "crash-victim"
 APP = "gw-crash-test"
@@ -37,32 +37,26 @@ def run_victim(dsn: str, pipe) -> None:
 
 def run_recovery_worker(dsn: str, worker_id: str, errors) -> None:
     """Run 'crash' jobs until none is left (none due, none locked)."""
-    try:
-        with psycopg.connect(dsn, autocommit=True, application_name=APP) as conn:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                row = conn.execute(
-                    "SELECT id, attempts FROM graphile_worker.fetch_jobs(%s, ARRAY['crash'])", [worker_id]
-                ).fetchone()
-                if row is None:
-                    if not conn.execute("SELECT EXISTS (SELECT 1 FROM graphile_worker._private_jobs)").fetchone()[0]:
-                        return
-                    time.sleep(0.01)
-                    continue
-                with conn.transaction():
-                    conn.execute(
-                        "INSERT INTO crash_runs (job_id, worker, attempt, phase) VALUES (%s, %s, %s, 'completed')",
-                        [row[0], worker_id, row[1]],
-                    )
-                    done = conn.execute(
-                        "SELECT (graphile_worker.complete_job(%s, %s)).id IS NOT NULL", [worker_id, row[0]]
-                    )
-                    if not done.fetchone()[0]:
-                        raise AssertionError(f"{worker_id} could not complete job {row[0]} it held")
-            raise AssertionError(f"{worker_id}: jobs left after 30 s")
-    except BaseException:
-        errors.put(f"{worker_id}: {traceback.format_exc()}")
-        raise
+    with reporting(errors, worker_id), psycopg.connect(dsn, autocommit=True, application_name=APP) as conn:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT id, attempts FROM graphile_worker.fetch_jobs(%s, ARRAY['crash'])", [worker_id]
+            ).fetchone()
+            if row is None:
+                if not conn.execute("SELECT EXISTS (SELECT 1 FROM graphile_worker._private_jobs)").fetchone()[0]:
+                    return
+                time.sleep(0.01)
+                continue
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO crash_runs (job_id, worker, attempt, phase) VALUES (%s, %s, %s, 'completed')",
+                    [row[0], worker_id, row[1]],
+                )
+                done = conn.execute("SELECT (graphile_worker.complete_job(%s, %s)).id IS NOT NULL", [worker_id, row[0]])
+                if not done.fetchone()[0]:
+                    raise AssertionError(f"{worker_id} could not complete job {row[0]} it held")
+        raise AssertionError(f"{worker_id}: jobs left after 30 s")
 
 
 def has_force_unlock_workers(db) -> bool:
@@ -82,9 +76,8 @@ def test_killed_worker_job_runs_again_exactly_once(db, installed, unlock):
     first = db.execute("SELECT id FROM graphile_worker.add_job('crash', queue_name => 'crash-q')").fetchone()[0]
     second = db.execute("SELECT id FROM graphile_worker.add_job('crash', queue_name => 'crash-q')").fetchone()[0]
 
-    ctx = multiprocessing.get_context("spawn")
-    parent_end, child_end = ctx.Pipe()
-    victim = ctx.Process(target=run_victim, args=(installed, child_end))
+    parent_end, child_end = SPAWN.Pipe()
+    victim = SPAWN.Process(target=run_victim, args=(installed, child_end))
     victim.start()
     try:
         assert parent_end.poll(30), "the victim never reported its job"
@@ -131,21 +124,14 @@ def test_killed_worker_job_runs_again_exactly_once(db, installed, unlock):
     )
 
     # Two workers race for what is left: each job runs once, the crashed one as attempt 2.
-    errors = ctx.Queue()
-    workers = [ctx.Process(target=run_recovery_worker, args=(installed, f"rescuer-{n}", errors)) for n in range(2)]
-    for p in workers:
-        p.start()
-    for p in workers:
-        p.join(60)
-    for p in workers:
-        if p.is_alive():
-            p.kill()
-            p.join()
-    failures = []
-    while not errors.empty():
-        failures.append(errors.get())
+    errors = SPAWN.Queue()
+    with Group() as workers:
+        for n in range(2):
+            workers.start(run_recovery_worker, installed, f"rescuer-{n}", errors)
+        workers.join(60)
+    failures = drain(errors)
     assert not failures, "\n".join(failures)
-    assert [p.exitcode for p in workers] == [0, 0]
+    assert workers.exitcodes() == [0, 0]
 
     runs = db.execute("SELECT job_id, attempt, phase FROM crash_runs ORDER BY at").fetchall()
     assert runs == [(first, 1, "started"), (first, 2, "completed"), (second, 1, "completed")]

@@ -11,11 +11,12 @@ with every worker alive and no lock old, it must never release anything.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-import traceback
 
 import psycopg
+
+from gwtest.db import deadlocks, wait_for_backends
+from gwtest.procs import SPAWN, Group, drain, reporting
 
 WORKERS = 8
 BATCH_SIZES = (1, 5, 20, 50)
@@ -30,48 +31,42 @@ APP = "gw-drain-test"
 
 def run_worker(dsn: str, worker_id: str, batch_size: int, done, errors) -> None:
     """A worker: fetch, run (record start and end), complete; until all is done."""
-    try:
-        with psycopg.connect(dsn, autocommit=True, application_name=APP) as conn:
-            while True:
-                jobs = conn.execute(
-                    "SELECT id, queue_name FROM graphile_worker.fetch_jobs(%s, NULL, %s)", [worker_id, batch_size]
-                ).fetchall()
-                if not jobs:
-                    if (
-                        done.is_set()
-                        and not conn.execute("SELECT EXISTS (SELECT 1 FROM graphile_worker._private_jobs)").fetchone()[
-                            0
-                        ]
-                    ):
-                        return
-                    time.sleep(0.005)
-                    continue
-                ids = [j[0] for j in jobs]
+    with reporting(errors, worker_id), psycopg.connect(dsn, autocommit=True, application_name=APP) as conn:
+        while True:
+            jobs = conn.execute(
+                "SELECT id, queue_name FROM graphile_worker.fetch_jobs(%s, NULL, %s)", [worker_id, batch_size]
+            ).fetchall()
+            if not jobs:
+                if (
+                    done.is_set()
+                    and not conn.execute("SELECT EXISTS (SELECT 1 FROM graphile_worker._private_jobs)").fetchone()[0]
+                ):
+                    return
+                time.sleep(0.005)
+                continue
+            ids = [j[0] for j in jobs]
+            conn.execute(
+                "INSERT INTO drain_runs (job_id, queue_name, worker, started) "
+                "SELECT j, q, %s, clock_timestamp() FROM unnest(%s::bigint[], %s::text[]) AS u(j, q)",
+                [worker_id, ids, [j[1] for j in jobs]],
+            )
+            with conn.transaction():
                 conn.execute(
-                    "INSERT INTO drain_runs (job_id, queue_name, worker, started) "
-                    "SELECT j, q, %s, clock_timestamp() FROM unnest(%s::bigint[], %s::text[]) AS u(j, q)",
-                    [worker_id, ids, [j[1] for j in jobs]],
+                    "UPDATE drain_runs SET ended = clock_timestamp() "
+                    "WHERE job_id = ANY (%s) AND worker = %s AND ended IS NULL",
+                    [ids, worker_id],
                 )
-                with conn.transaction():
-                    conn.execute(
-                        "UPDATE drain_runs SET ended = clock_timestamp() "
-                        "WHERE job_id = ANY (%s) AND worker = %s AND ended IS NULL",
-                        [ids, worker_id],
-                    )
-                    completed = conn.execute(
-                        "SELECT count(*) FROM graphile_worker.complete_worker_jobs(%s, %s)", [worker_id, ids]
-                    ).fetchone()[0]
-                if completed != len(ids):
-                    raise AssertionError(f"{worker_id}: completed {completed} of {len(ids)} jobs it held")
-    except BaseException:
-        errors.put(f"{worker_id}: {traceback.format_exc()}")
-        raise
+                completed = conn.execute(
+                    "SELECT count(*) FROM graphile_worker.complete_worker_jobs(%s, %s)", [worker_id, ids]
+                ).fetchone()[0]
+            if completed != len(ids):
+                raise AssertionError(f"{worker_id}: completed {completed} of {len(ids)} jobs it held")
 
 
 def run_enqueuer(dsn: str, done, errors, released) -> None:
     """Adds jobs in rounds (add_jobs and add_job), recording their ids in the same transaction."""
     try:
-        with psycopg.connect(dsn, autocommit=True, application_name=APP) as conn:
+        with reporting(errors, "enqueuer"), psycopg.connect(dsn, autocommit=True, application_name=APP) as conn:
             for r in range(ROUNDS):
                 with conn.transaction():
                     conn.execute(
@@ -93,30 +88,8 @@ def run_enqueuer(dsn: str, done, errors, released) -> None:
                         )
                 released.put(conn.execute("SELECT * FROM graphile_worker.release_stale_locks()").fetchone())
                 time.sleep(0.02)
-    except BaseException:
-        errors.put(f"enqueuer: {traceback.format_exc()}")
-        raise
     finally:
         done.set()
-
-
-def deadlocks(conn: psycopg.Connection) -> int:
-    conn.execute("SELECT pg_stat_clear_snapshot()")
-    return conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
-
-
-def wait_for_backends_to_exit(conn: psycopg.Connection, timeout: float = 10.0) -> None:
-    """Backends flush their statistics when they exit; wait until the workers' have."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        others = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
-            [APP],
-        ).fetchone()[0]
-        if others == 0:
-            return
-        time.sleep(0.05)
-    raise AssertionError("worker backends did not exit")
 
 
 def test_eight_workers_drain_jobs_while_a_ninth_enqueues(db, installed):
@@ -136,32 +109,17 @@ def test_eight_workers_drain_jobs_while_a_ninth_enqueues(db, installed):
     )
     deadlocks_before = deadlocks(db)
 
-    ctx = multiprocessing.get_context("spawn")
-    done, errors, released = ctx.Event(), ctx.Queue(), ctx.Queue()
-    workers = [
-        ctx.Process(target=run_worker, args=(installed, f"drain-{n}", BATCH_SIZES[n % len(BATCH_SIZES)], done, errors))
-        for n in range(WORKERS)
-    ]
-    enqueuer = ctx.Process(target=run_enqueuer, args=(installed, done, errors, released))
-    for p in [*workers, enqueuer]:
-        p.start()
-    deadline = time.monotonic() + DEADLINE_S
-    try:
-        for p in [enqueuer, *workers]:
-            p.join(max(0.1, deadline - time.monotonic()))
-        stuck = [p.name for p in [enqueuer, *workers] if p.is_alive()]
+    done, errors, released = SPAWN.Event(), SPAWN.Queue(), SPAWN.Queue()
+    with Group() as group:
+        for n in range(WORKERS):
+            group.start(run_worker, installed, f"drain-{n}", BATCH_SIZES[n % len(BATCH_SIZES)], done, errors)
+        group.start(run_enqueuer, installed, done, errors, released)
+        stuck = group.join(DEADLINE_S)
         assert not stuck, f"still running after {DEADLINE_S} s: {stuck}"
-    finally:
-        for p in [enqueuer, *workers]:
-            if p.is_alive():
-                p.kill()
-                p.join()
 
-    failures = []
-    while not errors.empty():
-        failures.append(errors.get())
+    failures = drain(errors)
     assert not failures, "\n".join(failures)
-    assert [p.exitcode for p in [enqueuer, *workers]] == [0] * (WORKERS + 1)
+    assert group.exitcodes() == [0] * (WORKERS + 1)
 
     release_results = [released.get(timeout=5) for _ in range(ROUNDS)]
     assert set(release_results) == {(0, 0)}, "release_stale_locks released a lock a live worker held"
@@ -202,5 +160,5 @@ def test_eight_workers_drain_jobs_while_a_ninth_enqueues(db, installed):
     assert out_of_order == [], f"a queue ran a later job before an earlier one: {out_of_order}"
     assert db.execute("SELECT count(DISTINCT queue_name) FROM drain_runs").fetchone()[0] == QUEUES
 
-    wait_for_backends_to_exit(db)
+    assert wait_for_backends(db, APP, timeout=10), "worker backends did not exit"
     assert deadlocks(db) == deadlocks_before, "PostgreSQL reported a deadlock"
