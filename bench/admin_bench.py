@@ -34,7 +34,7 @@ import psycopg
 from psycopg import sql
 
 from gwtest.db import drop_database, fresh_database
-from gwtest.results import out_dir, write_json
+from gwtest.results import bench_parser, out_dir, write_json
 from gwtest.timing import log, rolled_back_runs
 from installer.batched import run_batched_cleanup
 
@@ -486,8 +486,7 @@ class Bench:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--server", required=True, help="libpq string of any database on the server (to create gw_bench_N)")
+    p = bench_parser(__doc__, keep="keep the benchmark database", option=True)
     p.add_argument("--jobs", type=int, default=1_000_000, help="jobs to generate (default 1,000,000)")
     p.add_argument("--runs", type=int, default=5, help="measured runs per admin call (default 5, at least 3)")
     p.add_argument("--baseline", action="store_true", help="also run the admin calls without the version-4 indexes")
@@ -502,7 +501,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, default=10_000, help="batch size of the batched delete")
     p.add_argument("--out", help="output directory (default $GW_BUILD/bench or build/bench)")
-    p.add_argument("--keep", action="store_true", help="keep the benchmark database")
     return p
 
 

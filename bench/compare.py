@@ -43,9 +43,9 @@ from pathlib import Path
 
 import psycopg
 
-from gwtest.db import BUILD, ROOT, as_url, default_server_dsn, drop_database, fresh_database, migrate, with_dbname
+from gwtest.db import BUILD, ROOT, as_url, drop_database, fresh_database, migrate, with_dbname
 from gwtest.procs import as_owner
-from gwtest.results import write_json
+from gwtest.results import bench_parser, write_json
 from gwtest.timing import ServerCPU, cpu_model, log, median, percentile, postmaster_pid, rolled_back_runs
 
 REFERENCE_VERSION = "0.18.0"
@@ -645,9 +645,7 @@ def child_finish(child: Child) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default = default_server_dsn()
-    p.add_argument("server", nargs="?", default=default, help=f"any database on the server (default {default})")
+    p = bench_parser(__doc__, keep="keep the two scratch databases")
     p.add_argument("--runs", type=int, default=3, help="runs of every row (medians are reported), default 3")
     p.add_argument("--add-jobs", type=int, default=100_000, help="specs in the add_jobs call")
     p.add_argument("--single-adds", type=int, default=5_000, help="single add_job calls")
@@ -663,7 +661,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-admin", action="store_true", help="skip the admin rows (and their large load)")
     p.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated rows to run (default {','.join(ROWS)})")
     p.add_argument("--no-restart", action="store_true", help="never restart the server to turn fsync on")
-    p.add_argument("--keep", action="store_true", help="keep the two scratch databases")
     return p
 
 

@@ -49,9 +49,9 @@ from pathlib import Path
 import psycopg
 from psycopg import errors
 
-from gwtest.db import deadlocks, default_server_dsn, drop_database, fresh_database, wait_for_backends
+from gwtest.db import deadlocks, drop_database, fresh_database, wait_for_backends
 from gwtest.procs import SPAWN, Group
-from gwtest.results import environment, write_json
+from gwtest.results import bench_parser, environment, write_json
 from gwtest.timing import log, percentile
 
 SOAK_DB = "gw_soak"
@@ -534,9 +534,7 @@ def report(result: dict) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_dsn = default_server_dsn()
-    p.add_argument("dsn", nargs="?", default=default_dsn, help=f"any database on the server (default {default_dsn})")
+    p = bench_parser(__doc__, keep=f"keep the {SOAK_DB} database", dest="dsn")
     p.add_argument("--seconds", type=float, default=180, help="how long the load runs (default 180)")
     p.add_argument("--enqueuers", type=int, default=3, help="enqueuer processes (default 3)")
     p.add_argument("--workers", type=int, default=4, help="worker processes (default 4)")
@@ -544,7 +542,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--enqueue-pause", type=float, default=0.0, help="seconds each enqueuer sleeps between adds")
     p.add_argument("--admin-pause", type=float, default=0.02, help="seconds the admin sleeps between calls")
     p.add_argument("--cleanup-pause", type=float, default=0.25, help="seconds between cleanup calls")
-    p.add_argument("--keep", action="store_true", help=f"keep the {SOAK_DB} database")
     return p
 
 

@@ -28,9 +28,9 @@ import time
 
 import psycopg
 
-from gwtest.db import default_server_dsn, drop_database, fresh_database
+from gwtest.db import drop_database, fresh_database
 from gwtest.procs import SPAWN, Group
-from gwtest.results import environment, write_json
+from gwtest.results import bench_parser, environment, write_json
 from gwtest.timing import log
 
 BENCH_DB = "gw_worker_bench"
@@ -158,15 +158,12 @@ class Bench:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_dsn = default_server_dsn()
-    p.add_argument("dsn", nargs="?", default=default_dsn, help=f"any database on the server (default {default_dsn})")
+    p = bench_parser(__doc__, keep=f"keep the {BENCH_DB} database", dest="dsn")
     p.add_argument("--jobs", type=int, default=100_000, help="jobs per fetch/complete run and per add_jobs call")
     p.add_argument("--single-adds", type=int, default=10_000, help="single add_job calls per run")
     p.add_argument("--runs", type=int, default=3, help="runs per measure (the median is reported)")
     p.add_argument("--clients", default="1,8", help="comma-separated client counts (default 1,8)")
     p.add_argument("--batch-sizes", default="1,50", help="comma-separated fetch batch sizes (default 1,50)")
-    p.add_argument("--keep", action="store_true", help=f"keep the {BENCH_DB} database")
     return p
 
 

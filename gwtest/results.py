@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -9,7 +10,21 @@ from pathlib import Path
 
 import psycopg
 
-from .db import BUILD
+from .db import BUILD, default_server_dsn
+
+
+def bench_parser(doc: str, keep: str, *, dest: str = "server", option: bool = False) -> argparse.ArgumentParser:
+    """The parser a benchmark starts from: its docstring as the help, the server to work on (a libpq string of
+    any database there; an optional first argument defaulting to the test server, or with option=True a
+    required --server) and --keep, whose help is keep."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if option:
+        p.add_argument("--server", dest=dest, required=True, help="libpq string of any database on the server")
+    else:
+        default = default_server_dsn()
+        p.add_argument(dest, nargs="?", default=default, help=f"any database on the server (default {default})")
+    p.add_argument("--keep", action="store_true", help=keep)
+    return p
 
 
 def out_dir(path: str | Path | None = None) -> Path:
