@@ -6,7 +6,7 @@
 --
 -- Deterministic: every value is arithmetic on the row number (no random()),
 -- except timestamps, which are relative to now() because "locked" means
--- "locked in the last 4 hours". The mix (issue 5), for job number i:
+-- "locked in the last 4 hours". The mix the scale targets are set on, for job number i:
 --   * 550 task identifiers task_0001..task_0550; jobs use the first 545,
 --     so GC_TASK_IDENTIFIERS has 5 rows to delete.
 --   * 1,200 queues queue_0001..queue_1200; jobs use the first 1,188. Of the 12

@@ -1,4 +1,4 @@
-"""Bounded soak (issue 6, item 7): enqueuers, workers, admin calls and cleanup at once.
+"""Bounded soak: enqueuers, workers, admin calls and cleanup at once, to show none of them loses a job.
 
     python bench/soak.py [DSN] [--seconds 180] [--enqueuers 3] [--workers 4]
 

@@ -1,4 +1,4 @@
-"""Benchmark of the worker API (issue 4): fetch/complete throughput and enqueue rate.
+"""Benchmark of the worker API (schema version 3): fetch/complete throughput and enqueue rate.
 
     python bench/worker_bench.py [DSN] [--jobs 100000] [--runs 3]
 

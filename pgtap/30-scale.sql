@@ -1,4 +1,4 @@
--- Schema version 4 (issue 5): the scale indexes, the query shapes that use them, and the batched delete of permanently failed jobs.
+-- Schema version 4: the scale indexes, the query shapes that use them, and the batched delete of permanently failed jobs.
 BEGIN;
 SELECT plan(39);
 

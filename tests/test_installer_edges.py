@@ -1,4 +1,4 @@
-"""Edge cases of the installer CLI (issue 10): password masking, Ctrl-C, revoking
+"""Edge cases of the installer CLI: password masking, Ctrl-C, revoking
 from the owner, re-created roles, a schema dropped by hand, argument ranges and
 objects outside our schemas that depend on ours."""
 
