@@ -85,8 +85,8 @@ pytest:
 
 ROLLBACK_DROPS := ban-drop-schema,ban-drop-view,ban-drop-function,ban-drop-type,require-concurrent-index-deletion,ban-drop-column,ban-drop-table,require-statement-timeout,prefer-robust-stmts,prefer-bigint-over-int,prefer-bigint-over-smallint,require-concurrent-index-creation
 lint: venv
-	$(VENV)/bin/ruff check installer tests bench tools
-	$(VENV)/bin/ruff format --check installer tests bench tools
+	$(VENV)/bin/ruff check installer tests bench tools gwtest
+	$(VENV)/bin/ruff format --check installer tests bench tools gwtest
 	$(VENV)/bin/squawk --config=.squawk.toml --exclude-path='*.rollback.sql' extension/migrations/*.sql
 	@# A rollback exists to drop what its migration made; the drop rules say nothing useful there.
 	$(VENV)/bin/squawk --config=.squawk.toml --exclude=$(ROLLBACK_DROPS) extension/migrations/*.rollback.sql

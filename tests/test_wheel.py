@@ -25,6 +25,9 @@ def test_wheel_installs_and_migrates(tmp_path, dsn):
     names = zipfile.ZipFile(wheel).namelist()
     assert "installer/extension/migrations/0001.schema-v1.sql" in names
     assert "installer/extension/migrations/0001.schema-v1.rollback.sql" in names
+    # The installer and its SQL only: gwtest/, tools/, tests/ and bench/ are for the checkout.
+    packages = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert packages == {"installer"}, f"the wheel carries more than the installer: {sorted(packages)}"
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
