@@ -83,12 +83,11 @@ def fresh_database(server_dsn: str, dbname: str, *, template: str | None = None,
 @contextmanager
 def role(admin: psycopg.Connection, name: str, options: str = "LOGIN") -> Iterator[str]:
     """A role made for the test (dropped first if an earlier run left it); what it owns in admin's database
-    and the role itself are dropped afterwards. Yields the connection string of admin's database as that
-    role. admin must be in autocommit mode."""
+    and the role itself are dropped afterwards. Yields the name. admin must be in autocommit mode."""
     admin.execute(f"DROP ROLE IF EXISTS {name}")
     admin.execute(f"CREATE ROLE {name} {options}")
     try:
-        yield psycopg.conninfo.make_conninfo(admin.info.dsn, user=name)
+        yield name
     finally:
         admin.execute(f"DROP OWNED BY {name} CASCADE")
         admin.execute(f"DROP ROLE {name}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from gwtest.db import role
+from gwtest.db import dsn_for, role
 from gwtest.procs import run_cli
 
 SQUATTER = "gw_squat"
@@ -36,9 +36,9 @@ COMMANDS = [
 
 @pytest.fixture
 def squatter(dsn):
-    with psycopg.connect(dsn, autocommit=True) as admin, role(admin, SQUATTER) as squat_dsn:
+    with psycopg.connect(dsn, autocommit=True) as admin, role(admin, SQUATTER):
         admin.execute(f'GRANT CREATE ON DATABASE "{admin.info.dbname}" TO {SQUATTER}')
-        yield admin, squat_dsn
+        yield admin, dsn_for(admin.info.dbname, SQUATTER)
 
 
 def bare_schema(squat_dsn):

@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 
-from gwtest.db import role
+from gwtest.db import dsn_for, role
 from gwtest.procs import run_cli
 from installer.cli import build_parser
 from installer.core import ADVISORY_LOCK_KEY
@@ -18,8 +18,8 @@ HOLDER = "gw_locker"
 @pytest.fixture
 def holder(dsn):
     """A session of an unprivileged role holding the installer's advisory lock; yields its pid."""
-    with psycopg.connect(dsn, autocommit=True) as admin, role(admin, HOLDER) as holder_dsn:
-        with psycopg.connect(holder_dsn, autocommit=True) as conn:
+    with psycopg.connect(dsn, autocommit=True) as admin, role(admin, HOLDER):
+        with psycopg.connect(dsn_for(admin.info.dbname, HOLDER), autocommit=True) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
             yield conn.info.backend_pid
 

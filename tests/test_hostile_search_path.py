@@ -11,7 +11,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from gwtest.db import role
+from gwtest.db import dsn_for, role
 from gwtest.procs import run_cli
 from installer.core import shipped_migrations
 
@@ -51,10 +51,10 @@ COMMANDS = [
 @pytest.fixture
 def hostile_owner(dsn):
     """The database now belongs to OWNER, whose schema evil comes first in its search_path."""
-    with psycopg.connect(dsn, autocommit=True) as admin, role(admin, OWNER) as owner_dsn:
+    with psycopg.connect(dsn, autocommit=True) as admin, role(admin, OWNER):
         dbname = admin.info.dbname
         admin.execute(f'ALTER DATABASE "{dbname}" OWNER TO {OWNER}')
-        with psycopg.connect(owner_dsn, autocommit=True) as owner:
+        with psycopg.connect(dsn_for(dbname, OWNER), autocommit=True) as owner:
             owner.execute("CREATE SCHEMA evil")
             for name, type_ in (
                 ("to_regclass", "regclass"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from gwtest.db import role
+from gwtest.db import dsn_for, role
 from gwtest.procs import run_cli
 
 SQUATTER = "gw_squat"
@@ -39,9 +39,9 @@ ALL_SETS = "INSERT INTO graphile_worker_migrations.role_grants VALUES " + ", ".j
 @pytest.fixture
 def squatter(dsn):
     """(admin connection, squatter connection); the squatter may create schemas."""
-    with psycopg.connect(dsn, autocommit=True) as admin, role(admin, SQUATTER) as squat_dsn:
+    with psycopg.connect(dsn, autocommit=True) as admin, role(admin, SQUATTER):
         admin.execute(f'GRANT CREATE ON DATABASE "{admin.info.dbname}" TO {SQUATTER}')
-        with psycopg.connect(squat_dsn, autocommit=True) as squat:
+        with psycopg.connect(dsn_for(admin.info.dbname, SQUATTER), autocommit=True) as squat:
             yield admin, squat
 
 
