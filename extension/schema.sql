@@ -1067,30 +1067,32 @@ $$;
 COMMENT ON FUNCTION graphile_worker.fetch_jobs(worker_id text, task_identifiers text[], batch_size integer, forbidden_flags text[]) IS 'Locks for worker_id and returns up to batch_size (1..10000) due, available jobs in order of priority, run_at, id; attempts goes up by one. task_identifiers NULL: any task. Jobs with any of forbidden_flags, and jobs of paused tasks and queues, are skipped. A job of a named queue is taken only with its queue, at most one per queue; locked rows are skipped, never waited for. Commit before running the jobs. The worker id graphile_worker.pause_queue is reserved (22023).';
 
 CREATE FUNCTION graphile_worker.force_unlock_workers(worker_ids text[]) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-DECLARE
-  v_jobs bigint;
-  v_queues bigint;
-BEGIN
   -- No lock check here on purpose: releasing these locks is the whole point.
-  UPDATE graphile_worker._private_jobs AS jobs
-  SET locked_at = NULL,
-      locked_by = NULL
-  WHERE jobs.locked_by = ANY (force_unlock_workers.worker_ids COLLATE "default")
-    AND jobs.locked_at IS NOT NULL;
-  GET DIAGNOSTICS v_jobs = ROW_COUNT;
-  -- A paused queue is locked by the reserved id of pause_queue: only resume_queue frees it.
-  UPDATE graphile_worker._private_job_queues AS job_queues
-  SET locked_at = NULL,
-      locked_by = NULL
-  WHERE job_queues.locked_by = ANY (force_unlock_workers.worker_ids COLLATE "default")
-    AND job_queues.locked_by <> 'graphile_worker.pause_queue';
-  GET DIAGNOSTICS v_queues = ROW_COUNT;
-  PERFORM graphile_worker._private_log_admin('force_unlock_workers', cardinality(worker_ids), v_jobs + v_queues,
-                                             NULL, NULL, worker_ids);
-END;
+  WITH jobs AS (
+    UPDATE graphile_worker._private_jobs AS jobs
+    SET locked_at = NULL,
+        locked_by = NULL
+    WHERE jobs.locked_by = ANY (force_unlock_workers.worker_ids COLLATE "default")
+      AND jobs.locked_at IS NOT NULL
+    RETURNING 1
+  ), queues AS (
+    -- A paused queue is locked by the reserved id of pause_queue: only resume_queue frees it.
+    UPDATE graphile_worker._private_job_queues AS job_queues
+    SET locked_at = NULL,
+        locked_by = NULL
+    WHERE job_queues.locked_by = ANY (force_unlock_workers.worker_ids COLLATE "default")
+      AND job_queues.locked_by <> 'graphile_worker.pause_queue'
+    RETURNING 1
+  )
+  -- One audit row; the result stays NULL, as before (and as graphile-worker's own function returns).
+  SELECT NULL::void
+  FROM (SELECT graphile_worker._private_log_admin(
+          'force_unlock_workers', cardinality(force_unlock_workers.worker_ids),
+          (SELECT count(*) FROM jobs) + (SELECT count(*) FROM queues), NULL, NULL, force_unlock_workers.worker_ids)
+       ) AS logged;
 $$;
 
 COMMENT ON FUNCTION graphile_worker.force_unlock_workers(worker_ids text[]) IS 'Clears locked_at and locked_by on every job and queue locked by one of these worker ids, so their jobs can run again at once instead of after 4 hours; a queue paused by pause_queue stays paused. Only for workers that have died: never pass a live worker''s id.';

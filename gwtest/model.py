@@ -290,8 +290,8 @@ def force_unlock_workers(s: dict, workers):
     for q in e["queues"].values():
         if q["locked_by"] in w:
             q.update(locked_at=None, locked_by=None)
-    # It returns void: '' as psycopg reads a PL/pgSQL function's void (version 10 on; NULL from SQL before).
-    return [("",)], e
+    # It returns void as a SQL function does: NULL (graphile-worker's own function returns the same).
+    return [(None,)], e
 
 
 CLEANUP_NAMES = ["GC_JOB_QUEUES", "GC_TASK_IDENTIFIERS", "DELETE_PERMAFAILED_JOBS"]

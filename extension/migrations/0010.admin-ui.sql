@@ -370,30 +370,32 @@ $$;
 
 -- summary: as version 9, but a paused queue stays paused; one audit row per call.
 CREATE OR REPLACE FUNCTION graphile_worker.force_unlock_workers(worker_ids text[]) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-DECLARE
-  v_jobs bigint;
-  v_queues bigint;
-BEGIN
   -- No lock check here on purpose: releasing these locks is the whole point.
-  UPDATE graphile_worker._private_jobs AS jobs
-  SET locked_at = NULL,
-      locked_by = NULL
-  WHERE jobs.locked_by = ANY (force_unlock_workers.worker_ids COLLATE "default")
-    AND jobs.locked_at IS NOT NULL;
-  GET DIAGNOSTICS v_jobs = ROW_COUNT;
-  -- A paused queue is locked by the reserved id of pause_queue: only resume_queue frees it.
-  UPDATE graphile_worker._private_job_queues AS job_queues
-  SET locked_at = NULL,
-      locked_by = NULL
-  WHERE job_queues.locked_by = ANY (force_unlock_workers.worker_ids COLLATE "default")
-    AND job_queues.locked_by <> 'graphile_worker.pause_queue';
-  GET DIAGNOSTICS v_queues = ROW_COUNT;
-  PERFORM graphile_worker._private_log_admin('force_unlock_workers', cardinality(worker_ids), v_jobs + v_queues,
-                                             NULL, NULL, worker_ids);
-END;
+  WITH jobs AS (
+    UPDATE graphile_worker._private_jobs AS jobs
+    SET locked_at = NULL,
+        locked_by = NULL
+    WHERE jobs.locked_by = ANY (force_unlock_workers.worker_ids COLLATE "default")
+      AND jobs.locked_at IS NOT NULL
+    RETURNING 1
+  ), queues AS (
+    -- A paused queue is locked by the reserved id of pause_queue: only resume_queue frees it.
+    UPDATE graphile_worker._private_job_queues AS job_queues
+    SET locked_at = NULL,
+        locked_by = NULL
+    WHERE job_queues.locked_by = ANY (force_unlock_workers.worker_ids COLLATE "default")
+      AND job_queues.locked_by <> 'graphile_worker.pause_queue'
+    RETURNING 1
+  )
+  -- One audit row; the result stays NULL, as before (and as graphile-worker's own function returns).
+  SELECT NULL::void
+  FROM (SELECT graphile_worker._private_log_admin(
+          'force_unlock_workers', cardinality(force_unlock_workers.worker_ids),
+          (SELECT count(*) FROM jobs) + (SELECT count(*) FROM queues), NULL, NULL, force_unlock_workers.worker_ids)
+       ) AS logged;
 $$;
 
 -- summary: as version 9, and one audit row per call (not for an empty task list).
