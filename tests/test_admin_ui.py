@@ -7,25 +7,17 @@ committed, as other sessions see it."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-NODE_PREFIX = Path(os.environ.get("GW_BUILD", ROOT / "build")) / "node"
+from gwtest import node
 
 # graphile-worker's run() for RUN_MS milliseconds; every job of the task ui_task is recorded in ui_runs.
 NODE_WORKER_JS = """
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-const entry = join(process.env.GW_NODE_PREFIX, "node_modules/graphile-worker/dist/index.js");
-const gw = await import(pathToFileURL(entry).href);
 const runner = await gw.run({
   connectionString: process.env.DATABASE_URL,
   concurrency: 4,
@@ -44,15 +36,7 @@ await runner.stop();
 
 
 def run_node_worker(dsn: str, run_ms: int) -> None:
-    if not (NODE_PREFIX / "node_modules" / "graphile-worker" / "package.json").exists():
-        pytest.fail(f"graphile-worker is not installed under {NODE_PREFIX}; run make node (make test does)")
-    done = subprocess.run(
-        ["node", "--input-type=module", "-e", NODE_WORKER_JS],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "GW_NODE_PREFIX": str(NODE_PREFIX), "DATABASE_URL": dsn, "RUN_MS": str(run_ms)},
-    )
+    done = node.run_module(NODE_WORKER_JS, {"DATABASE_URL": dsn, "RUN_MS": str(run_ms)})
     assert done.returncode == 0, done.stderr
 
 

@@ -9,26 +9,17 @@ must not be able to do that at all. The Node side runs graphile-worker 0.18.0 fr
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
 
+from gwtest import node
 from installer.cli import main
 from tests.conftest import PGHOST, PGPORT
 
-ROOT = Path(__file__).resolve().parent.parent
-NODE_PREFIX = Path(os.environ.get("GW_BUILD", ROOT / "build")) / "node"
-
 # WorkerUtils' migrate: what run(), the CLI and makeWorkerUtils() all do at start-up.
 MIGRATE_JS = """
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-const entry = join(process.env.GW_NODE_PREFIX, "node_modules/graphile-worker/dist/index.js");
-const gw = await import(pathToFileURL(entry).href);
 try {
   const utils = await gw.makeWorkerUtils({ connectionString: process.env.DATABASE_URL });
   await utils.migrate();
@@ -42,15 +33,7 @@ try {
 
 
 def node_migrate(dsn: str) -> dict:
-    if not (NODE_PREFIX / "node_modules" / "graphile-worker" / "package.json").exists():
-        pytest.fail(f"graphile-worker is not installed under {NODE_PREFIX}; run make node (make test does)")
-    done = subprocess.run(
-        ["node", "--input-type=module", "-e", MIGRATE_JS],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "GW_NODE_PREFIX": str(NODE_PREFIX), "DATABASE_URL": dsn},
-    )
+    done = node.run_module(MIGRATE_JS, {"DATABASE_URL": dsn})
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
