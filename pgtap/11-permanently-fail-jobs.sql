@@ -1,9 +1,9 @@
 -- permanently_fail_jobs: attempts = max_attempts and a last_error on the unlocked jobs given.
 BEGIN;
-SELECT plan(19);
+SELECT plan(16);
 \ir fixtures/admin-fixture.sql
 
--- Structure.
+-- Structure (definer mode, search_path and comment: 09-contract.sql, for every function).
 SELECT has_function('graphile_worker', 'permanently_fail_jobs', ARRAY['bigint[]', 'text'],
   'permanently_fail_jobs(bigint[], text) exists');
 SELECT function_returns('graphile_worker', 'permanently_fail_jobs', ARRAY['bigint[]', 'text'],
@@ -11,14 +11,6 @@ SELECT function_returns('graphile_worker', 'permanently_fail_jobs', ARRAY['bigin
   'permanently_fail_jobs returns setof _private_jobs, like Graphile Worker');
 SELECT volatility_is('graphile_worker', 'permanently_fail_jobs', ARRAY['bigint[]', 'text'], 'volatile',
   'permanently_fail_jobs is volatile');
-SELECT is_definer('graphile_worker', 'permanently_fail_jobs', ARRAY['bigint[]', 'text'],
-  'permanently_fail_jobs runs as the schema owner (privilege model of version 5)');
-SELECT is((SELECT proconfig FROM pg_catalog.pg_proc
-           WHERE oid = 'graphile_worker.permanently_fail_jobs(bigint[], text)'::regprocedure),
-  ARRAY['search_path=pg_catalog, pg_temp'],
-  'permanently_fail_jobs pins search_path');
-SELECT isnt(obj_description('graphile_worker.permanently_fail_jobs(bigint[], text)'::regprocedure, 'pg_proc'), NULL,
-  'permanently_fail_jobs has a comment');
 SELECT is(pg_get_function_arguments('graphile_worker.permanently_fail_jobs(bigint[], text)'::regprocedure),
   'job_ids bigint[], error_message text DEFAULT NULL::text',
   'parameters are named as in Graphile Worker and error_message defaults to NULL');

@@ -1,9 +1,9 @@
 -- reschedule_jobs: coalesce(new, old) for run_at, priority, attempts, max_attempts on the unlocked jobs given.
 BEGIN;
-SELECT plan(30);
+SELECT plan(27);
 \ir fixtures/admin-fixture.sql
 
--- Structure.
+-- Structure (definer mode, search_path and comment: 09-contract.sql, for every function).
 SELECT has_function('graphile_worker', 'reschedule_jobs',
   ARRAY['bigint[]', 'timestamp with time zone', 'integer', 'integer', 'integer'],
   'reschedule_jobs(bigint[], timestamptz, integer, integer, integer) exists');
@@ -14,15 +14,6 @@ SELECT function_returns('graphile_worker', 'reschedule_jobs',
 SELECT volatility_is('graphile_worker', 'reschedule_jobs',
   ARRAY['bigint[]', 'timestamp with time zone', 'integer', 'integer', 'integer'], 'volatile',
   'reschedule_jobs is volatile');
-SELECT is_definer('graphile_worker', 'reschedule_jobs',
-  ARRAY['bigint[]', 'timestamp with time zone', 'integer', 'integer', 'integer'],
-  'reschedule_jobs runs as the schema owner (privilege model of version 5)');
-SELECT is((SELECT proconfig FROM pg_catalog.pg_proc
-           WHERE oid = 'graphile_worker.reschedule_jobs(bigint[], timestamptz, integer, integer, integer)'::regprocedure),
-  ARRAY['search_path=pg_catalog, pg_temp'],
-  'reschedule_jobs pins search_path');
-SELECT isnt(obj_description('graphile_worker.reschedule_jobs(bigint[], timestamptz, integer, integer, integer)'::regprocedure, 'pg_proc'),
-  NULL, 'reschedule_jobs has a comment');
 SELECT is(pg_get_function_arguments('graphile_worker.reschedule_jobs(bigint[], timestamptz, integer, integer, integer)'::regprocedure),
   'job_ids bigint[], run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, priority integer DEFAULT NULL::integer, attempts integer DEFAULT NULL::integer, max_attempts integer DEFAULT NULL::integer',
   'parameters are named as in Graphile Worker and all but job_ids default to NULL');

@@ -1,25 +1,18 @@
 -- force_unlock_workers: clears the locks of the given (dead) workers' jobs and queues, and no others.
 BEGIN;
-SELECT plan(21);
+SELECT plan(18);
 \ir fixtures/admin-fixture.sql
 
 CREATE TEMP TABLE fx_queues_before AS
 SELECT queue_name, locked_at, locked_by FROM graphile_worker._private_job_queues WHERE queue_name LIKE 'fx\_%';
 
--- Structure.
+-- Structure (definer mode, search_path and comment: 09-contract.sql, for every function).
 SELECT has_function('graphile_worker', 'force_unlock_workers', ARRAY['text[]'],
   'force_unlock_workers(text[]) exists');
 SELECT function_returns('graphile_worker', 'force_unlock_workers', ARRAY['text[]'], 'void',
   'force_unlock_workers returns void, like Graphile Worker');
 SELECT volatility_is('graphile_worker', 'force_unlock_workers', ARRAY['text[]'], 'volatile',
   'force_unlock_workers is volatile');
-SELECT is_definer('graphile_worker', 'force_unlock_workers', ARRAY['text[]'],
-  'force_unlock_workers runs as the schema owner (privilege model of version 5)');
-SELECT is((SELECT proconfig FROM pg_catalog.pg_proc WHERE oid = 'graphile_worker.force_unlock_workers(text[])'::regprocedure),
-  ARRAY['search_path=pg_catalog, pg_temp'],
-  'force_unlock_workers pins search_path');
-SELECT isnt(obj_description('graphile_worker.force_unlock_workers(text[])'::regprocedure, 'pg_proc'), NULL,
-  'force_unlock_workers has a comment');
 SELECT is(pg_get_function_arguments('graphile_worker.force_unlock_workers(text[])'::regprocedure), 'worker_ids text[]',
   'the parameter is named worker_ids, as in Graphile Worker');
 

@@ -1,7 +1,7 @@
 -- fetch_jobs: structure, argument errors, order, due time, task filter,
 -- forbidden flags, batch size, attempts, skipping locked jobs.
 BEGIN;
-SELECT plan(37);
+SELECT plan(35);
 
 -- Structure -------------------------------------------------------------------
 
@@ -12,8 +12,6 @@ SELECT function_returns('graphile_worker', 'fetch_jobs', ARRAY['text', 'text[]',
   'setof graphile_worker.fetched_job', 'fetch_jobs returns setof fetched_job');
 SELECT volatility_is('graphile_worker', 'fetch_jobs', ARRAY['text', 'text[]', 'integer', 'text[]'], 'volatile',
   'fetch_jobs is volatile');
-SELECT is_definer('graphile_worker', 'fetch_jobs', ARRAY['text', 'text[]', 'integer', 'text[]'],
-  'fetch_jobs runs as the schema owner (privilege model of version 5)');
 SELECT is((SELECT indnkeyatts FROM pg_index WHERE indexrelid = 'graphile_worker.jobs_main_index'::regclass), 3::smallint,
   'jobs_main_index keys are priority, run_at, id, so fetch order needs no sort (task_id, job_queue_id included)');
 SELECT hasnt_index('graphile_worker', '_private_jobs', 'jobs_fetch_index',
@@ -22,10 +20,6 @@ SELECT is(
   (SELECT p.proconfig @> ARRAY['plan_cache_mode=force_generic_plan', 'jit=off']
    FROM pg_proc AS p WHERE p.oid = 'graphile_worker.fetch_jobs(text, text[], integer, text[])'::regprocedure),
   true, 'fetch_jobs keeps generic plans and never JIT-compiles');
-SELECT is(
-  (SELECT p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp']
-   FROM pg_proc AS p WHERE p.oid = 'graphile_worker.fetch_jobs(text, text[], integer, text[])'::regprocedure),
-  true, 'fetch_jobs pins search_path');
 
 -- Argument errors ---------------------------------------------------------------
 

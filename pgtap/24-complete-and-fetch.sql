@@ -2,7 +2,7 @@
 -- (nothing completed on error), holder-only completion, the freed queue is
 -- fetchable in the same call, and the batch of a mixed table.
 BEGIN;
-SELECT plan(18);
+SELECT plan(16);
 
 -- Structure -------------------------------------------------------------------
 
@@ -10,12 +10,6 @@ SELECT has_function('graphile_worker', 'complete_and_fetch_jobs', ARRAY['text', 
   'complete_and_fetch_jobs(worker_id, completed_job_ids, task_identifiers, batch_size, forbidden_flags) exists');
 SELECT function_returns('graphile_worker', 'complete_and_fetch_jobs', ARRAY['text', 'bigint[]', 'text[]', 'integer', 'text[]'],
   'setof graphile_worker.fetched_job', 'complete_and_fetch_jobs returns setof fetched_job');
-SELECT is_definer('graphile_worker', 'complete_and_fetch_jobs', ARRAY['text', 'bigint[]', 'text[]', 'integer', 'text[]'],
-  'complete_and_fetch_jobs runs as the schema owner');
-SELECT is(
-  (SELECT p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp']
-   FROM pg_proc AS p WHERE p.oid = 'graphile_worker.complete_and_fetch_jobs(text, bigint[], text[], integer, text[])'::regprocedure),
-  true, 'complete_and_fetch_jobs pins search_path');
 SELECT ok(NOT has_function_privilege('public',
     'graphile_worker.complete_and_fetch_jobs(text, bigint[], text[], integer, text[])', 'EXECUTE'),
   'PUBLIC cannot execute complete_and_fetch_jobs');
