@@ -154,7 +154,8 @@ for major in $majors; do
 
   if [[ $phases == *" pytest "* ]]; then
     log "  pytest"
-    run pytest >"$out/pytest.log" 2>&1 || status=1
+    # The graphile-worker tests need the npm packages under this build's node prefix.
+    { run node && run pytest; } >"$out/pytest.log" 2>&1 || status=1
     pytest=$(pytest_result "$out/pytest.log")
   fi
 
