@@ -187,21 +187,22 @@ def _apply(conn: psycopg.Connection, capability: str, role: str, grant: bool) ->
             sql.SQL("{} EXECUTE ON FUNCTION {} {} {}").format(sql.SQL(verb), sql.SQL(signature), sql.SQL(prep), who)
         )
     for view in spec["views"]:
-        if conn.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", [f"{SCHEMA}.{view}"]).fetchone()[0]:
+        if _relation_exists(conn, view):
             conn.execute(
                 sql.SQL("{} SELECT ON {} {} {}").format(sql.SQL(verb), sql.Identifier(SCHEMA, view), sql.SQL(prep), who)
             )
 
 
-def _table_exists(conn: psycopg.Connection, table: str) -> bool:
-    return conn.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", [f"{SCHEMA}.{table}"]).fetchone()[0]
+def _relation_exists(conn: psycopg.Connection, name: str) -> bool:
+    # A rollback to an older version can leave a set naming a view or table that is not there (yet).
+    return conn.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", [f"{SCHEMA}.{name}"]).fetchone()[0]
 
 
 def _apply_tables(conn: psycopg.Connection, capability: str, role: str, grant: bool) -> None:
     verb, prep = ("GRANT", "TO") if grant else ("REVOKE", "FROM")
     for privilege, table, columns in TABLE_PRIVILEGES.get(capability, ()):
         # A rollback to a version before the table existed leaves nothing to grant on.
-        if not _table_exists(conn, table):
+        if not _relation_exists(conn, table):
             continue
         cols = sql.SQL("")
         if columns:
@@ -234,7 +235,7 @@ def _sync_policies(conn: psycopg.Connection) -> None:
     """Make POLICY on each of POLICY_TABLES name exactly the roles holding the set, or drop it."""
     roles = policy_roles(conn)
     for table in POLICY_TABLES:
-        if not _table_exists(conn, table):
+        if not _relation_exists(conn, table):
             continue
         target = sql.Identifier(SCHEMA, table)
         exists = conn.execute(
