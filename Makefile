@@ -24,7 +24,7 @@ PGTAP_DB := gw_pgtap
 # Run a recipe with the server up, and stop it whatever the outcome.
 WITH_SERVER = $(PG) start && { $(1); status=$$?; $(PG) stop; exit $$status; }
 
-.PHONY: test test-matrix demo pgtap isolation pytest lint schema release bench bench-admin bench-large soak sysdeps venv node server-start server-stop clean
+.PHONY: test test-matrix demo pgtap isolation pytest lint schema release bench bench-admin bench-large bench-ui soak sysdeps venv node server-start server-stop clean
 
 test: venv sysdeps node
 	@$(call WITH_SERVER, $(MAKE) --no-print-directory pgtap && $(MAKE) --no-print-directory isolation \
@@ -128,6 +128,13 @@ bench-admin: venv
 
 bench-large: venv
 	@$(call WITH_SERVER, $(PY) bench/admin_bench.py --server postgresql://postgres@127.0.0.1:$(PGPORT)/postgres --jobs 10000000 --runs 3)
+
+# The administrative UI's calls (bench/ui_bench.py) at UI_JOBS jobs (default 10,000,000, the issue's scale;
+# the loaded database gw_ui_<jobs> is kept and reused), and the hot path of version 12 against version 11
+# on copies of the same rows. Table on stdout, JSON in $(BUILD)/bench/ui-<jobs>.json.
+UI_JOBS ?= 10000000
+bench-ui: venv
+	@$(call WITH_SERVER, $(PY) bench/ui_bench.py --server postgresql://postgres@127.0.0.1:$(PGPORT)/postgres --jobs $(UI_JOBS) --reuse --runs 3)
 
 # The soak (bench/soak.py): enqueuers, workers, admin calls and cleanup at once for SOAK_SECONDS, on loopback;
 # jobs/s, p50/p99 of each admin call, deadlocks, lost, duplicates. Table on stdout, JSON in $(BUILD)/bench/soak.json.

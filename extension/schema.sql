@@ -136,6 +136,28 @@ $$;
 
 COMMENT ON FUNCTION graphile_worker._private_check_name(argument text, value text) IS 'Private: raises 22004 (null) or 22023 (not 1 to 128 characters) for a queue name or task identifier, naming the argument.';
 
+CREATE FUNCTION graphile_worker._private_check_names(argument text, names text[]) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_name text;
+BEGIN
+  IF cardinality(names) = 0 THEN
+    RAISE EXCEPTION '% is empty; pass NULL to not filter on it', argument USING ERRCODE = '22023';
+  END IF;
+  IF cardinality(names) > 1000 THEN
+    RAISE EXCEPTION '% has % elements; at most 1000 are allowed', argument, cardinality(names)
+      USING ERRCODE = '22023';
+  END IF;
+  FOREACH v_name IN ARRAY names LOOP
+    PERFORM graphile_worker._private_check_name(argument || ' element', v_name);
+  END LOOP;
+END;
+$$;
+
+COMMENT ON FUNCTION graphile_worker._private_check_names(argument text, names text[]) IS 'Private: raises 22023 for an empty array or one of more than 1,000 names, and 22004/22023 for a NULL element or one not 1 to 128 characters long, naming the argument.';
+
 CREATE FUNCTION graphile_worker._private_check_worker_id(worker_id text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -1162,6 +1184,65 @@ END;
 
 COMMENT ON FUNCTION graphile_worker.job_detail(job_id bigint) IS 'One job in full: payload, last error, its lock and its queue''s lock, task, queue, state, and whether its task or queue is paused. No row when there is no such job.';
 
+CREATE FUNCTION graphile_worker.job_overview(cap integer DEFAULT 10000) RETURNS TABLE(kind text, name text, state graphile_worker.job_state, jobs bigint, at_least boolean, oldest_due_run_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_paused_tasks integer[];
+  v_paused_queues integer[];
+BEGIN
+  IF cap IS NULL THEN
+    RAISE EXCEPTION 'cap must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF cap < 1 THEN
+    RAISE EXCEPTION 'cap is %; it must be at least 1', cap USING ERRCODE = '22003';
+  END IF;
+  v_paused_tasks := ARRAY(SELECT t.id FROM graphile_worker._private_tasks AS t
+                          JOIN graphile_worker._private_paused AS p ON p.kind = 'task' AND p.name = t.identifier);
+  v_paused_queues := ARRAY(SELECT q.id FROM graphile_worker._private_job_queues AS q
+                           JOIN graphile_worker._private_paused AS p ON p.kind = 'queue' AND p.name = q.queue_name);
+  RETURN QUERY
+  -- One pass over the jobs, grouped by (task, queue, state): a few hundred thousand groups, kept in
+  -- memory by hashing; per task and per queue are sums of those. (GROUPING SETS would sort every job.)
+  WITH cells AS (
+    SELECT j.task_id, j.job_queue_id,
+           -- The rules of _private_job_state, as the position of the state in job_state, written
+           -- out so that they run inline on every row (a function call, or a cast of text to the
+           -- enum, per row costs more than reading it); pgtap/28-admin-lists.sql checks both agree.
+           CASE
+             WHEN j.locked_at IS NOT NULL AND j.locked_at >= now() - interval '4 hours' THEN 4  -- running
+             WHEN j.locked_at IS NOT NULL THEN 5                                               -- stale
+             WHEN j.attempts >= j.max_attempts THEN 6                                          -- permanently_failed
+             WHEN j.task_id = ANY (v_paused_tasks) OR j.job_queue_id = ANY (v_paused_queues) THEN 7  -- paused
+             WHEN j.attempts > 0 THEN 3                                                        -- retrying
+             WHEN j.run_at > now() THEN 2                                                      -- scheduled
+             ELSE 1                                                                            -- waiting
+           END AS state_number,
+           count(*) AS n,
+           min(j.run_at) FILTER (WHERE j.run_at <= now()) AS oldest_due
+    FROM graphile_worker._private_jobs AS j
+    GROUP BY 1, 2, 3
+  ), totals AS (
+    SELECT 'task' AS kind, t.identifier AS name, c.state_number, sum(c.n)::bigint AS n, min(c.oldest_due) AS oldest_due
+    FROM cells AS c JOIN graphile_worker._private_tasks AS t ON t.id = c.task_id
+    GROUP BY t.identifier, c.state_number
+    UNION ALL
+    -- Jobs with no queue are counted in their task's rows only.
+    SELECT 'queue', q.queue_name, c.state_number, sum(c.n)::bigint, min(c.oldest_due)
+    FROM cells AS c JOIN graphile_worker._private_job_queues AS q ON q.id = c.job_queue_id
+    GROUP BY q.queue_name, c.state_number
+  )
+  SELECT s.kind, s.name, (enum_range(NULL::graphile_worker.job_state))[s.state_number],
+         least(s.n, cap::bigint), s.n > cap,
+         CASE WHEN s.state_number IN (1, 3, 7) THEN s.oldest_due END
+  FROM totals AS s
+  ORDER BY 1 DESC, 2, 3;
+END;
+$$;
+
+COMMENT ON FUNCTION graphile_worker.job_overview(cap integer) IS 'How many jobs each task identifier (kind task) and each queue (kind queue) has in each state, one row per pair with jobs: jobs is exact up to cap; above it jobs = cap and at_least is true. oldest_due_run_at: the earliest run_at of the due jobs of a waiting, retrying or paused row (the lag a UI shows). Reads every job once. Raises 22004/22003 for a NULL or non-positive cap.';
+
 CREATE VIEW graphile_worker.jobs AS
  SELECT jobs.id,
     job_queues.queue_name,
@@ -1190,6 +1271,268 @@ CREATE FUNCTION graphile_worker.job_state(job graphile_worker.jobs) RETURNS grap
     RETURN graphile_worker._private_job_state((job).locked_at, (job).attempts, (job).max_attempts, (job).run_at, (EXISTS (SELECT 1 FROM graphile_worker._private_paused p WHERE (((p.kind = 'task'::text) AND (p.name = ((job_state.job).task_identifier COLLATE "default"))) OR ((p.kind = 'queue'::text) AND (p.name = ((job_state.job).queue_name COLLATE "default")))))));
 
 COMMENT ON FUNCTION graphile_worker.job_state(job graphile_worker.jobs) IS 'The state of a job, given its row of the jobs view: SELECT j.id, graphile_worker.job_state(j) FROM graphile_worker.jobs AS j. See the type job_state for the rules.';
+
+CREATE FUNCTION graphile_worker.list_jobs(states graphile_worker.job_state[] DEFAULT NULL::graphile_worker.job_state[], task_identifiers text[] DEFAULT NULL::text[], queue_names text[] DEFAULT NULL::text[], key_prefix text DEFAULT NULL::text, min_id bigint DEFAULT NULL::bigint, max_id bigint DEFAULT NULL::bigint, run_at_from timestamp with time zone DEFAULT NULL::timestamp with time zone, run_at_before timestamp with time zone DEFAULT NULL::timestamp with time zone, updated_from timestamp with time zone DEFAULT NULL::timestamp with time zone, updated_before timestamp with time zone DEFAULT NULL::timestamp with time zone, order_by text DEFAULT 'id'::text, descending boolean DEFAULT false, page_size integer DEFAULT 100, after_cursor text DEFAULT NULL::text) RETURNS TABLE(id bigint, task_identifier text, queue_name text, state graphile_worker.job_state, priority smallint, run_at timestamp with time zone, attempts smallint, max_attempts smallint, key text, locked_at timestamp with time zone, locked_by text, created_at timestamp with time zone, updated_at timestamp with time zone, last_error_start text, next_cursor text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET jit TO 'off'
+    SET "TimeZone" TO 'UTC'
+    SET "DateStyle" TO 'ISO, YMD'
+    AS $_$
+DECLARE
+  v_direction text;
+  v_where text[] := '{}';
+  v_state_terms text[] := '{}';
+  v_paused_term text;
+  v_task_ids bigint[];
+  v_queue_ids bigint[];
+  v_paused_tasks integer[];
+  v_paused_queues integer[];
+  v_match text[];
+  v_after_id bigint;
+  v_after_at timestamptz;
+  v_state graphile_worker.job_state;
+  v_priorities smallint[];
+  -- Whether the page must be found from the filters' indexes and sorted, not by reading the jobs in
+  -- id order until enough match (which is right when matches are dense, and reads the whole table
+  -- when there are none).
+  v_sparse boolean := false;
+  v_narrow text;
+  v_sql text;
+BEGIN
+  -- Arguments first: a bad one raises before anything is read.
+  IF order_by IS NULL THEN
+    RAISE EXCEPTION 'order_by must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF order_by NOT IN ('id', 'run_at', 'updated_at') THEN
+    RAISE EXCEPTION 'order_by is %; it must be id, run_at or updated_at', quote_literal(order_by)
+      USING ERRCODE = '22023';
+  END IF;
+  IF descending IS NULL THEN
+    RAISE EXCEPTION 'descending must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF page_size IS NULL THEN
+    RAISE EXCEPTION 'page_size must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF page_size NOT BETWEEN 1 AND 1000 THEN
+    RAISE EXCEPTION 'page_size is %; it must be between 1 and 1000', page_size USING ERRCODE = '22003';
+  END IF;
+  IF cardinality(states) = 0 THEN
+    RAISE EXCEPTION 'states is empty; pass NULL to not filter on it' USING ERRCODE = '22023';
+  END IF;
+  IF array_position(states, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'states element must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF task_identifiers IS NOT NULL THEN
+    PERFORM graphile_worker._private_check_names('task_identifiers', task_identifiers);
+  END IF;
+  IF queue_names IS NOT NULL THEN
+    PERFORM graphile_worker._private_check_names('queue_names', queue_names);
+  END IF;
+  IF length(key_prefix) NOT BETWEEN 1 AND 512 THEN
+    RAISE EXCEPTION 'key_prefix is % characters long; it must be 1 to 512', length(key_prefix)
+      USING ERRCODE = '22023', HINT = 'Pass NULL to not filter on the job key.';
+  END IF;
+  IF min_id > max_id THEN
+    RAISE EXCEPTION 'min_id % is greater than max_id %', min_id, max_id USING ERRCODE = '22023';
+  END IF;
+  IF run_at_from >= run_at_before THEN
+    RAISE EXCEPTION 'run_at_from % is not before run_at_before %', run_at_from, run_at_before
+      USING ERRCODE = '22023';
+  END IF;
+  IF updated_from >= updated_before THEN
+    RAISE EXCEPTION 'updated_from % is not before updated_before %', updated_from, updated_before
+      USING ERRCODE = '22023';
+  END IF;
+  v_direction := CASE WHEN descending THEN 'DESC' ELSE 'ASC' END;
+
+  -- The cursor: v1|<order_by>|<asc or desc>|<id>[|<timestamp>], made by this function from the last
+  -- row of a page. It must come from a call with the same order.
+  IF after_cursor IS NOT NULL THEN
+    v_match := regexp_match(after_cursor, '^v1\|(id|run_at|updated_at)\|(asc|desc)\|([0-9]{1,19})(?:\|(.+))?$');
+    IF v_match IS NULL OR (v_match[1] = 'id') <> (v_match[4] IS NULL) THEN
+      RAISE EXCEPTION 'after_cursor % is not a cursor list_jobs returned', quote_literal(left(after_cursor, 100))
+        USING ERRCODE = '22023', HINT = 'Pass the next_cursor of the last row of the previous page.';
+    END IF;
+    IF v_match[1] <> order_by OR v_match[2] <> lower(v_direction) THEN
+      RAISE EXCEPTION 'after_cursor was made for order_by % %, not % %', v_match[1], v_match[2], order_by, lower(v_direction)
+        USING ERRCODE = '22023', HINT = 'Pass the same order_by and descending as the call that returned the cursor.';
+    END IF;
+    BEGIN
+      v_after_id := v_match[3]::bigint;
+      v_after_at := v_match[4]::timestamptz;
+    EXCEPTION WHEN data_exception THEN
+      RAISE EXCEPTION 'after_cursor % is not a cursor list_jobs returned', quote_literal(left(after_cursor, 100))
+        USING ERRCODE = '22023', HINT = 'Pass the next_cursor of the last row of the previous page.';
+    END;
+  END IF;
+
+  -- Names to ids; a name no job uses matches nothing.
+  IF task_identifiers IS NOT NULL THEN
+    v_task_ids := ARRAY(SELECT t.id FROM graphile_worker._private_tasks AS t
+                        WHERE t.identifier = ANY (task_identifiers));
+  END IF;
+  IF queue_names IS NOT NULL THEN
+    v_queue_ids := ARRAY(SELECT q.id FROM graphile_worker._private_job_queues AS q
+                         WHERE q.queue_name = ANY (queue_names));
+  END IF;
+  v_paused_tasks := ARRAY(SELECT t.id FROM graphile_worker._private_tasks AS t
+                          JOIN graphile_worker._private_paused AS p ON p.kind = 'task' AND p.name = t.identifier);
+  v_paused_queues := ARRAY(SELECT q.id FROM graphile_worker._private_job_queues AS q
+                           JOIN graphile_worker._private_paused AS p ON p.kind = 'queue' AND p.name = q.queue_name);
+  -- Waiting jobs are the due entries of jobs_main_index, whose first column is priority: naming
+  -- every priority in use (one index probe each, found by skipping from one to the next) turns
+  -- "due" into a range per priority. Beyond 100 priorities the probes would cost more than they save.
+  IF 'waiting' = ANY (states) THEN
+    WITH RECURSIVE p AS (
+      (SELECT j.priority FROM graphile_worker._private_jobs AS j
+       WHERE j.is_available ORDER BY j.priority LIMIT 1)
+      UNION ALL
+      SELECT (SELECT j.priority FROM graphile_worker._private_jobs AS j
+              WHERE j.is_available AND j.priority > p.priority ORDER BY j.priority LIMIT 1)
+      FROM p WHERE p.priority IS NOT NULL
+    )
+    SELECT array_agg(p.priority) INTO v_priorities
+    FROM (SELECT p.priority FROM p WHERE p.priority IS NOT NULL LIMIT 101) AS p;
+    IF cardinality(v_priorities) > 100 THEN
+      v_priorities := NULL;
+    END IF;
+    -- The planner cannot tell how many jobs are due (its statistics do not tie run_at to
+    -- is_available), so count them, up to 10,000, from the same index: fewer than that, and the
+    -- page is found from them.
+    IF v_priorities IS NOT NULL AND cardinality(states) = 1 THEN
+      v_sparse := (SELECT count(*) < 10000 FROM (
+        SELECT 1 FROM graphile_worker._private_jobs AS j
+        WHERE j.is_available AND j.priority = ANY (v_priorities) AND j.run_at <= now()
+        LIMIT 10000) AS due);
+    END IF;
+  END IF;
+
+  -- The query is put together from the fixed fragments below, one per filter given, so that its plan
+  -- is made for this call's filters (an index per filter) rather than for all of them at once.
+  -- Every value is a parameter ($1..$17, bound by USING); only the column and direction of the
+  -- order are text, and they come from the lists checked above.
+  IF cardinality(v_paused_tasks) > 0 OR cardinality(v_paused_queues) > 0 THEN
+    v_paused_term := '(j.task_id = ANY ($14) OR (j.job_queue_id IS NOT NULL AND j.job_queue_id = ANY ($15)))';
+  ELSE
+    v_paused_term := 'false';
+  END IF;
+  -- With a task or queue filter, the few running or stale jobs of those are found from
+  -- jobs_locked_index alone (it includes task_id and job_queue_id), not by reading every job of the
+  -- task or queue (the failed ones have partial indexes by task and by queue of their own).
+  v_narrow := concat(CASE WHEN v_task_ids IS NOT NULL THEN ' AND s.task_id = ANY ($2)' END,
+                     CASE WHEN v_queue_ids IS NOT NULL THEN ' AND s.job_queue_id = ANY ($3)' END);
+  -- Each state as a condition on the columns, by the rules of _private_job_state (the type's
+  -- comment); pgtap/28-admin-lists.sql checks that each state lists exactly the jobs job_state gives it.
+  IF states IS NOT NULL THEN
+    FOREACH v_state IN ARRAY states LOOP
+      v_state_terms := v_state_terms || CASE v_state
+        -- Running jobs alone are many enough to be met reading the jobs in order.
+        WHEN 'running' THEN '(j.locked_at >= now() - interval ''4 hours''' || CASE WHEN v_narrow <> ''
+          THEN ' AND j.id IN (SELECT s.id FROM graphile_worker._private_jobs AS s WHERE s.locked_at >= now() - interval ''4 hours''' || v_narrow || ')'
+          ELSE '' END || ')'
+        -- Stale jobs are few or none among many locked ones: always from jobs_locked_index.
+        WHEN 'stale' THEN '(j.locked_at < now() - interval ''4 hours'' AND j.id IN (SELECT s.id FROM graphile_worker._private_jobs AS s WHERE s.locked_at < now() - interval ''4 hours''' || v_narrow || '))'
+        WHEN 'permanently_failed' THEN '(j.locked_at IS NULL AND j.attempts >= j.max_attempts)'
+        -- The jobs of the paused tasks and queues, from jobs_task_id_index and jobs_job_queue_id_index.
+        WHEN 'paused' THEN '(j.is_available AND ((j.task_id)::bigint = ANY ($14::bigint[]) OR (j.job_queue_id IS NOT NULL AND (j.job_queue_id)::bigint = ANY ($15::bigint[]))))'
+        WHEN 'retrying' THEN '(j.is_available AND j.attempts > 0 AND NOT ' || v_paused_term || ')'
+        WHEN 'scheduled' THEN '(j.is_available AND j.attempts <= 0 AND j.run_at > now() AND NOT ' || v_paused_term || ')'
+        WHEN 'waiting' THEN '(j.is_available AND j.attempts <= 0 AND j.run_at <= now() AND NOT ' || v_paused_term
+                            || CASE WHEN v_priorities IS NOT NULL THEN ' AND j.priority = ANY ($17)' ELSE '' END || ')'
+      END;
+    END LOOP;
+    -- Few rows each: find them from those indexes and sort them, rather than read in id order.
+    IF states <@ ARRAY['stale', 'paused', 'retrying']::graphile_worker.job_state[]
+       OR (v_narrow <> '' AND states <@ ARRAY['running', 'stale', 'permanently_failed', 'retrying']::graphile_worker.job_state[]) THEN
+      v_sparse := true;
+    END IF;
+    v_where := v_where || ('(' || array_to_string(v_state_terms, ' OR ') || ')');
+  END IF;
+  -- As bigint, the expressions of jobs_task_id_index and jobs_job_queue_id_index. When the states
+  -- are few (v_sparse) the plain columns, which no index has first: the plan then starts from the
+  -- states' own indexes.
+  IF v_sparse THEN
+    IF v_task_ids IS NOT NULL THEN
+      v_where := v_where || 'j.task_id = ANY ($2)'::text;
+    END IF;
+    IF v_queue_ids IS NOT NULL THEN
+      v_where := v_where || 'j.job_queue_id = ANY ($3)'::text;
+    END IF;
+  ELSIF cardinality(v_task_ids) = 1 THEN
+    v_where := v_where || '(j.task_id)::bigint = ($2)[1]'::text;
+  ELSIF v_task_ids IS NOT NULL THEN
+    v_where := v_where || '(j.task_id)::bigint = ANY ($2)'::text;
+  END IF;
+  IF NOT v_sparse AND cardinality(v_queue_ids) = 1 THEN
+    v_where := v_where || 'j.job_queue_id IS NOT NULL AND (j.job_queue_id)::bigint = ($3)[1]'::text;
+  ELSIF NOT v_sparse AND v_queue_ids IS NOT NULL THEN
+    v_where := v_where || 'j.job_queue_id IS NOT NULL AND (j.job_queue_id)::bigint = ANY ($3)'::text;
+  END IF;
+  IF key_prefix IS NOT NULL THEN
+    -- No index serves it (see the head of this file): the keys are read with the rows.
+    v_where := v_where || 'starts_with(j.key, $4)'::text;
+  END IF;
+  IF min_id IS NOT NULL THEN
+    v_where := v_where || 'j.id >= $5'::text;
+  END IF;
+  IF max_id IS NOT NULL THEN
+    v_where := v_where || 'j.id <= $6'::text;
+  END IF;
+  IF run_at_from IS NOT NULL THEN
+    v_where := v_where || 'j.run_at >= $7'::text;
+  END IF;
+  IF run_at_before IS NOT NULL THEN
+    v_where := v_where || 'j.run_at < $8'::text;
+  END IF;
+  IF updated_from IS NOT NULL THEN
+    v_where := v_where || 'j.updated_at >= $9'::text;
+  END IF;
+  IF updated_before IS NOT NULL THEN
+    v_where := v_where || 'j.updated_at < $10'::text;
+  END IF;
+  IF after_cursor IS NOT NULL THEN
+    v_where := v_where || CASE
+      WHEN order_by = 'id' THEN format('j.id %s $11', CASE WHEN descending THEN '<' ELSE '>' END)
+      ELSE format('(j.%I, j.id) %s ($12, $11)', order_by, CASE WHEN descending THEN '<' ELSE '>' END)
+    END;
+  END IF;
+
+  v_sql := format($q$
+    SELECT p.id, t.identifier, q.queue_name,
+           graphile_worker._private_job_state(p.locked_at, p.attempts, p.max_attempts, p.run_at,
+                                              p.task_id = ANY ($14) OR p.job_queue_id = ANY ($15)),
+           p.priority, p.run_at, p.attempts, p.max_attempts, p.key, p.locked_at, p.locked_by,
+           p.created_at, p.updated_at, left(split_part(p.last_error, E'\n', 1), 200),
+           concat_ws('|', 'v1', $13, lower(%2$L), p.id,
+                     CASE $13 WHEN 'run_at' THEN p.run_at::text WHEN 'updated_at' THEN p.updated_at::text END)
+    FROM (
+      SELECT j.id, j.task_id, j.job_queue_id, j.priority, j.run_at, j.attempts, j.max_attempts,
+             j.key, j.locked_at, j.locked_by, j.created_at, j.updated_at, j.last_error
+      FROM graphile_worker._private_jobs AS j
+      WHERE %1$s
+      ORDER BY %3$s
+      LIMIT $16
+    ) AS p
+    LEFT JOIN graphile_worker._private_tasks AS t ON t.id = p.task_id
+    LEFT JOIN graphile_worker._private_job_queues AS q ON q.id = p.job_queue_id
+    ORDER BY %4$s
+    $q$,
+    CASE WHEN cardinality(v_where) = 0 THEN 'true' ELSE array_to_string(v_where, ' AND ') END,
+    v_direction,
+    -- j.id + 0 keeps the planner from reading the primary key in order (see v_sparse).
+    CASE WHEN order_by = 'id' THEN format('%s %s', CASE WHEN v_sparse THEN 'j.id + 0' ELSE 'j.id' END, v_direction)
+         ELSE format('j.%I %s, j.id %s', order_by, v_direction, v_direction) END,
+    CASE WHEN order_by = 'id' THEN format('p.id %s', v_direction)
+         ELSE format('p.%I %s, p.id %s', order_by, v_direction, v_direction) END);
+  RETURN QUERY EXECUTE v_sql
+    USING states, v_task_ids, v_queue_ids, key_prefix, min_id, max_id, run_at_from, run_at_before,
+          updated_from, updated_before, v_after_id, v_after_at, order_by, v_paused_tasks, v_paused_queues,
+          page_size, v_priorities;
+END;
+$_$;
+
+COMMENT ON FUNCTION graphile_worker.list_jobs(states graphile_worker.job_state[], task_identifiers text[], queue_names text[], key_prefix text, min_id bigint, max_id bigint, run_at_from timestamp with time zone, run_at_before timestamp with time zone, updated_from timestamp with time zone, updated_before timestamp with time zone, order_by text, descending boolean, page_size integer, after_cursor text) IS 'A page of jobs without payload (job_detail has it), filtered by any of: states, task identifiers, queue names, job key prefix, an id window (min_id..max_id, inclusive) and run_at / updated_at windows (from inclusive, before exclusive); ordered by id, run_at or updated_at (then id), ascending or descending; page_size 1 to 1000 rows. Each row''s next_cursor, passed as after_cursor with the same order, returns the rows after it: a page shorter than page_size is the last. last_error_start: the first line of last_error, at most 200 characters. Raises 22004/22003/22023 for bad arguments or a cursor it did not make.';
 
 CREATE FUNCTION graphile_worker.pause_queue(queue_name text, reason text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1455,7 +1798,7 @@ COMMENT ON FUNCTION graphile_worker.resume_task(task_identifier text) IS 'Resume
 
 CREATE FUNCTION graphile_worker.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN 11;
+    RETURN 12;
 
 COMMENT ON FUNCTION graphile_worker.schema_version() IS 'The version of the graphile_worker schema that is installed (one per migration).';
 
@@ -1619,9 +1962,9 @@ CREATE INDEX jobs_job_queue_id_index ON graphile_worker._private_jobs USING btre
 
 COMMENT ON INDEX graphile_worker.jobs_job_queue_id_index IS 'Jobs by queue id (as bigint, so that only cleanup''s query uses it; jobs in a named queue only): cleanup(GC_JOB_QUEUES) checks each queue row with one index probe instead of a scan of every job.';
 
-CREATE INDEX jobs_locked_index ON graphile_worker._private_jobs USING btree (locked_by, job_queue_id) INCLUDE (locked_at) WHERE (locked_at IS NOT NULL);
+CREATE INDEX jobs_locked_index ON graphile_worker._private_jobs USING btree (locked_by, job_queue_id) INCLUDE (locked_at, id, task_id) WHERE (locked_at IS NOT NULL);
 
-COMMENT ON INDEX graphile_worker.jobs_locked_index IS 'Locked (running) jobs by worker id and queue: serves worker_locks, release_stale_locks and force_unlock_workers without reading the whole table.';
+COMMENT ON INDEX graphile_worker.jobs_locked_index IS 'Locked jobs by worker id and queue, with their lock time, id and task: serves worker_locks, release_stale_locks and force_unlock_workers without reading the whole table, and list_jobs finds stale jobs, and one task''s or queue''s running jobs, from it alone. One entry per fetch, as before id and task_id were included.';
 
 CREATE INDEX jobs_main_index ON graphile_worker._private_jobs USING btree (priority, run_at, id) INCLUDE (task_id, job_queue_id) WHERE (is_available = true);
 
@@ -1632,6 +1975,18 @@ CREATE INDEX jobs_no_queue_index ON graphile_worker._private_jobs USING btree (p
 CREATE INDEX jobs_permafailed_index ON graphile_worker._private_jobs USING btree (id) WHERE (attempts >= max_attempts);
 
 COMMENT ON INDEX graphile_worker.jobs_permafailed_index IS 'Permanently failed jobs (attempts >= max_attempts) by id: cleanup(DELETE_PERMAFAILED_JOBS) and delete_permafailed_jobs_batch read only these.';
+
+CREATE INDEX jobs_permafailed_queue_index ON graphile_worker._private_jobs USING btree (job_queue_id, id) WHERE ((attempts >= max_attempts) AND (job_queue_id IS NOT NULL));
+
+COMMENT ON INDEX graphile_worker.jobs_permafailed_queue_index IS 'Permanently failed jobs of named queues by queue and id, for list_jobs(states => ''{permanently_failed}'', queue_names => ...). No entry on enqueue or fetch; one per job of a queue that fails for good.';
+
+CREATE INDEX jobs_permafailed_task_index ON graphile_worker._private_jobs USING btree (task_id, id) WHERE (attempts >= max_attempts);
+
+COMMENT ON INDEX graphile_worker.jobs_permafailed_task_index IS 'Permanently failed jobs by task and id, for list_jobs(states => ''{permanently_failed}'', task_identifiers => ...). No entry on enqueue or fetch (neither job is failed for good); one per job that fails for good.';
+
+CREATE INDEX jobs_retrying_index ON graphile_worker._private_jobs USING btree (id) WHERE (is_available AND (attempts > 0));
+
+COMMENT ON INDEX graphile_worker.jobs_retrying_index IS 'Jobs waiting for another attempt (available, attempts > 0) by id, for list_jobs(states => ''{retrying}''). No entry on enqueue or fetch: a new job has attempts = 0 and a fetched one is locked, so neither is in its predicate; one entry per failure that will be retried.';
 
 CREATE INDEX jobs_task_id_index ON graphile_worker._private_jobs USING btree (((task_id)::bigint));
 

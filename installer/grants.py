@@ -47,6 +47,8 @@ CAPABILITIES: dict[str, dict[str, tuple[str, ...]]] = {
             "delete_permafailed_jobs_batch",
             "job_state",
             "job_detail",
+            "job_overview",
+            "list_jobs",
             "pause_queue",
             "resume_queue",
             "pause_task",

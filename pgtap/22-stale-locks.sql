@@ -14,7 +14,7 @@ SELECT columns_are('graphile_worker', 'worker_locks',
   ARRAY['worker_id', 'locked_jobs', 'locked_queues', 'oldest_lock_at', 'newest_lock_at', 'oldest_lock_age',
         'job_ids', 'queue_names', 'orphaned_queue_names', 'is_stale'],
   'worker_locks has the documented columns');
-SELECT has_index('graphile_worker', '_private_jobs', 'jobs_locked_index', ARRAY['locked_by', 'job_queue_id', 'locked_at'],
+SELECT has_index('graphile_worker', '_private_jobs', 'jobs_locked_index', ARRAY['locked_by', 'job_queue_id', 'locked_at', 'id', 'task_id'],
   'jobs_locked_index finds locked jobs by worker and queue');
 SELECT is(
   (SELECT pg_get_functiondef('graphile_worker.release_stale_locks()'::regprocedure) ~ 'graphile_worker\._private_is_unlocked'

@@ -49,3 +49,21 @@ SELECT id, attempts, last_error FROM graphile_worker.permanently_fail_jobs(
 SELECT * FROM graphile_worker.cleanup('{DELETE_PERMAFAILED_JOBS,GC_TASK_IDENTIFIERS,GC_JOB_QUEUES}');
 SELECT count(*) AS jobs_left FROM graphile_worker.jobs;
 SQL
+
+step "admin UI: two payments fail for good; the overview, a page of failed jobs, one job in full"
+psql "$dsn" <<'SQL'
+SELECT count(*) AS added FROM graphile_worker.add_jobs(ARRAY(
+  SELECT ROW('charge_card', json_build_object('order', 1000 + n), NULL, NULL, 1, NULL, NULL, NULL)::graphile_worker.job_spec
+  FROM generate_series(1, 3) AS n));
+SELECT count(*) AS added FROM graphile_worker.add_jobs(ARRAY(
+  SELECT ROW('send_email', json_build_object('n', n), 'emails', now() + interval '1 hour', NULL, NULL, NULL, NULL)::graphile_worker.job_spec
+  FROM generate_series(1, 4) AS n));
+SELECT count(*) AS failed FROM graphile_worker.fail_worker_jobs('demo-ui-worker',
+  ARRAY(SELECT id FROM graphile_worker.fetch_jobs('demo-ui-worker', '{charge_card}', 2)),
+  E'card declined (code 51)\n    at charge (payments.js:42)');
+SQL
+psql "$dsn" -c "SELECT * FROM graphile_worker.job_overview()"
+psql "$dsn" -c "SELECT id, task_identifier, attempts, max_attempts, last_error_start, next_cursor
+                FROM graphile_worker.list_jobs(states => '{permanently_failed}', page_size => 10)"
+psql "$dsn" -x -c "SELECT * FROM graphile_worker.job_detail(
+                     (SELECT id FROM graphile_worker.list_jobs(states => '{permanently_failed}', page_size => 1)))"
