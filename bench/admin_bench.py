@@ -35,7 +35,7 @@ from psycopg import sql
 
 from gwtest.db import drop_database, fresh_database
 from gwtest.results import bench_parser, out_dir, write_json
-from gwtest.timing import log, rolled_back_runs
+from gwtest.timing import drain_with_workers, log, rolled_back_runs
 from installer.batched import run_batched_cleanup
 
 GENERATE_SQL = Path(__file__).resolve().parent / "generate.sql"
@@ -270,43 +270,7 @@ class Bench:
             # Statistics that know the new jobs, as autovacuum's ANALYZE would soon give them: both
             # variants then plan fetch_jobs from the same, current picture.
             conn.execute("ANALYZE graphile_worker._private_jobs")
-        done = [0]
-        lock = threading.Lock()
-        errors: list[BaseException] = []
-
-        def worker(n: int) -> None:
-            try:
-                wid = f"bench-worker-{n}"
-                with psycopg.connect(self.dsn, autocommit=True) as c:
-                    while True:
-                        with lock:
-                            if done[0] >= total:
-                                return
-                        ids = [
-                            r[0]
-                            for r in c.execute(
-                                "SELECT id FROM graphile_worker.fetch_jobs(%s, '{hot_task}', %s)", [wid, fetch_size]
-                            )
-                        ]
-                        if not ids:
-                            time.sleep(0.001)
-                            continue
-                        c.execute("SELECT count(*) FROM graphile_worker.complete_worker_jobs(%s, %s)", [wid, ids])
-                        with lock:
-                            done[0] += len(ids)
-            except BaseException as exc:  # reported after join
-                errors.append(exc)
-
-        started = time.perf_counter()
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(workers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - started
-        if errors:
-            raise errors[0]
-        return total / elapsed
+        return drain_with_workers(self.dsn, total, workers, fetch_size)
 
     def run_hot_path(self) -> None:
         """Each metric: rounds x (with, without) in the order A B B A A B ...; ratio = median with / median without."""

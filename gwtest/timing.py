@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -157,3 +158,45 @@ def rolled_back_runs(
         if after_each:
             after_each()
     return times, cpu, value
+
+
+def drain_with_workers(dsn: str, total: int, workers: int, fetch_size: int, prefix: str = "bench-worker") -> float:
+    """Run total due jobs of the task hot_task with concurrent workers of our worker API (fetch_jobs of
+    fetch_size, then complete_worker_jobs); returns jobs per second. The jobs must be committed already."""
+    done = [0]
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            wid = f"{prefix}-{n}"
+            with psycopg.connect(dsn, autocommit=True) as c:
+                while True:
+                    with lock:
+                        if done[0] >= total:
+                            return
+                    ids = [
+                        r[0]
+                        for r in c.execute(
+                            "SELECT id FROM graphile_worker.fetch_jobs(%s, '{hot_task}', %s)", [wid, fetch_size]
+                        )
+                    ]
+                    if not ids:
+                        time.sleep(0.001)
+                        continue
+                    c.execute("SELECT count(*) FROM graphile_worker.complete_worker_jobs(%s, %s)", [wid, ids])
+                    with lock:
+                        done[0] += len(ids)
+        except BaseException as exc:  # reported after join
+            errors.append(exc)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return total / elapsed
