@@ -1,4 +1,4 @@
-"""The administrative UI's calls at scale (schema version 12), and the hot path before and after it.
+"""The administrative UI's calls at scale (schema versions 12 and 13), and the hot path before and after them.
 
     python bench/ui_bench.py --server postgresql://postgres@127.0.0.1:54329/postgres --jobs 10000000
 
@@ -9,12 +9,12 @@ Steps, on the given server:
      list_jobs for every single filter, every order, and task + each state; the second page of a
      few through its cursor; job_detail; pause/resume of a queue and a task (committed).
   3. the hot path on two copies of those rows, alternately, A B B A ...: gw_ui_<jobs>_v11, rolled
-     back to version 11, and gw_ui_<jobs>_v12, migrated again from that copy (so both have indexes
-     built the same way):
+     back to version 11 (before the UI's listing), and gw_ui_<jobs>_new, migrated again from that copy
+     to the newest version (so both have indexes built the same way):
      add_jobs of 100,000 jobs and --single-adds add_job calls (each in a transaction that is
      rolled back), the same with a job key each, and a committed enqueue-then-drain cycle by
      concurrent workers of our worker API;
-     ratio = version 12 / version 11 (jobs per second: above 1 is faster).
+     ratio = newest / version 11 (jobs per second: above 1 is faster).
 Results: a table on stdout; every run in <build>/bench/ui-<jobs>.json.
 """
 
@@ -86,7 +86,7 @@ class UIBench:
         self.n = args.jobs
         self.db = f"gw_ui_{self.n}"
         self.db_v11 = f"gw_ui_{self.n}_v11"
-        self.db_v12 = f"gw_ui_{self.n}_v12"
+        self.db_new = f"gw_ui_{self.n}_new"
         self.server = args.server
         self.results: dict = {"jobs": self.n, "runs": args.runs, "ui": {}, "hot_path": {}}
 
@@ -120,19 +120,19 @@ class UIBench:
 
     def copies(self) -> None:
         """Two copies of the loaded rows for the hot path, built the same way so that neither has fresher
-        indexes: version 11 (rolled back from the loaded database), and version 12 migrated from that copy."""
+        indexes: version 11 (rolled back from the loaded database), and the newest version migrated from that copy."""
         with psycopg.connect(self.server, autocommit=True) as conn:
-            for name in (self.db_v11, self.db_v12):
+            for name in (self.db_v11, self.db_new):
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             conn.execute(f'CREATE DATABASE "{self.db_v11}" TEMPLATE "{self.db}"')
         self.dsn_v11 = with_dbname(self.server, self.db_v11)
         installer = [sys.executable, "-m", "installer", "--database"]
         subprocess.run([*installer, self.dsn_v11, "rollback", "--to", "11"], check=True, cwd=ROOT)
         with psycopg.connect(self.server, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.db_v12}" TEMPLATE "{self.db_v11}"')
-        self.dsn_v12 = with_dbname(self.server, self.db_v12)
-        subprocess.run([*installer, self.dsn_v12, "migrate"], check=True, cwd=ROOT)
-        for dsn in (self.dsn_v12, self.dsn_v11):
+            conn.execute(f'CREATE DATABASE "{self.db_new}" TEMPLATE "{self.db_v11}"')
+        self.dsn_new = with_dbname(self.server, self.db_new)
+        subprocess.run([*installer, self.dsn_new, "migrate"], check=True, cwd=ROOT)
+        for dsn in (self.dsn_new, self.dsn_v11):
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute("VACUUM ANALYZE graphile_worker._private_jobs")
                 self.results.setdefault("schema_versions", []).append(
@@ -171,6 +171,10 @@ class UIBench:
             self.record("overview", "job_overview() (cap 10,000)", times, res[0][0], TARGET_MS["overview"])
             times, res = self.timed(conn, "SELECT count(*) FROM graphile_worker.job_overview(100)", [], runs)
             self.record("overview", "job_overview(100)", times, res[0][0], TARGET_MS["overview"])
+            times, res = self.timed(conn, "SELECT graphile_worker.refresh_job_overview()", [], runs)
+            self.record("overview", "refresh_job_overview() (stores the count)", times, 1, TARGET_MS["overview"])
+            times, res = self.timed(conn, "SELECT count(*) FROM graphile_worker.job_overview_snapshot()", [], runs)
+            self.record("overview", "job_overview_snapshot() (stored)", times, res[0][0], TARGET_MS["overview"])
 
             # A paused queue, so that state paused has jobs; resumed at the end.
             conn.execute("SELECT graphile_worker.pause_queue('queue_0011', 'ui bench')")
@@ -258,23 +262,23 @@ class UIBench:
     def run_hot_path(self) -> None:
         order: list[str] = []
         for r in range(self.args.hot_rounds):
-            order += ["v12", "v11"] if r % 2 == 0 else ["v11", "v12"]
-        dsns = {"v12": self.dsn_v12, "v11": self.dsn_v11}
+            order += ["new", "v11"] if r % 2 == 0 else ["v11", "new"]
+        dsns = {"new": self.dsn_new, "v11": self.dsn_v11}
         for metric in ("add_jobs", "add_jobs keyed", "add_job", "add_job keyed", "enqueue then drain"):
-            samples: dict[str, list[float]] = {"v12": [], "v11": []}
+            samples: dict[str, list[float]] = {"new": [], "v11": []}
             for variant in order:
                 if metric == "enqueue then drain":
                     samples[variant].append(self.cycle_sample(dsns[variant]))
                 else:
                     samples[variant].append(self.enqueue_sample(dsns[variant], metric))
             med = {v: statistics.median(s) for v, s in samples.items()}
-            ratio = med["v12"] / med["v11"]
+            ratio = med["new"] / med["v11"]
             self.results["hot_path"][metric] = {
                 "jobs_per_s_median": {v: round(m, 1) for v, m in med.items()},
                 "runs": {v: [round(x, 1) for x in s] for v, s in samples.items()},
-                "ratio_v12_over_v11": round(ratio, 3),
+                "ratio_new_over_v11": round(ratio, 3),
             }
-            log(f"  hot path {metric}: v12 {med['v12']:.0f}/s, v11 {med['v11']:.0f}/s, ratio {ratio:.3f}")
+            log(f"  hot path {metric}: new {med['new']:.0f}/s, v11 {med['v11']:.0f}/s, ratio {ratio:.3f}")
 
     # -- report -------------------------------------------------------------
 
@@ -287,11 +291,11 @@ class UIBench:
                     f"{group + ' / ' + label:58} {r['median_ms']:>10.2f} {r['rows']!s:>6} {r['target_ms']:>7}"
                     f"  {'yes' if r['met'] else 'NO'}"
                 )
-        lines += ["", f"hot path, version 12 / version 11 on the same rows ({self.args.hot_rounds} rounds each)", ""]
+        lines += ["", f"hot path, newest / version 11 on the same rows ({self.args.hot_rounds} rounds each)", ""]
         for metric, r in self.results["hot_path"].items():
             m = r["jobs_per_s_median"]
             lines.append(
-                f"{metric:24} v12 {m['v12']:>10.0f}/s  v11 {m['v11']:>10.0f}/s  ratio {r['ratio_v12_over_v11']:.3f}"
+                f"{metric:24} new {m['new']:>10.0f}/s  v11 {m['v11']:>10.0f}/s  ratio {r['ratio_new_over_v11']:.3f}"
             )
         return "\n".join(lines)
 
@@ -317,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.run_hot_path()
     if not args.keep:
         with psycopg.connect(args.server, autocommit=True) as conn:
-            for name in (bench.db_v11, bench.db_v12):
+            for name in (bench.db_v11, bench.db_new):
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
     path = write_json(f"ui-{args.jobs}.json", bench.results, out_dir())
     print(bench.table())

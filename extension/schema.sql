@@ -1243,6 +1243,48 @@ $$;
 
 COMMENT ON FUNCTION graphile_worker.job_overview(cap integer) IS 'How many jobs each task identifier (kind task) and each queue (kind queue) has in each state, one row per pair with jobs: jobs is exact up to cap; above it jobs = cap and at_least is true. oldest_due_run_at: the earliest run_at of the due jobs of a waiting, retrying or paused row (the lag a UI shows). Reads every job once. Raises 22004/22003 for a NULL or non-positive cap.';
 
+CREATE FUNCTION graphile_worker.job_overview_snapshot(cap integer DEFAULT 10000, max_age interval DEFAULT NULL::interval) RETURNS TABLE(kind text, name text, state graphile_worker.job_state, jobs bigint, at_least boolean, oldest_due_run_at timestamp with time zone, counted_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_counted_at timestamptz;
+BEGIN
+  IF cap IS NULL THEN
+    RAISE EXCEPTION 'cap must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF cap < 1 THEN
+    RAISE EXCEPTION 'cap is %; it must be at least 1', cap USING ERRCODE = '22003';
+  END IF;
+  IF max_age < interval '0' THEN
+    RAISE EXCEPTION 'max_age is %; it must not be negative', max_age
+      USING ERRCODE = '22023', HINT = 'Pass NULL to read the stored count whatever its age.';
+  END IF;
+  SELECT c.counted_at INTO v_counted_at FROM graphile_worker._private_overview_counted AS c;
+  IF v_counted_at IS NULL OR v_counted_at < now() - max_age THEN
+    BEGIN
+      -- Someone else counting: the count they replace is what this call returns, rather than
+      -- waiting seconds for theirs.
+      LOCK TABLE graphile_worker._private_overview_counted IN SHARE ROW EXCLUSIVE MODE NOWAIT;
+      -- They may have finished between the read above and the lock.
+      SELECT c.counted_at INTO v_counted_at FROM graphile_worker._private_overview_counted AS c;
+      IF v_counted_at IS NULL OR v_counted_at < now() - max_age THEN
+        PERFORM graphile_worker.refresh_job_overview();
+      END IF;
+    EXCEPTION WHEN lock_not_available THEN
+      NULL;
+    END;
+  END IF;
+  RETURN QUERY
+  SELECT o.kind, o.name, o.state, least(o.jobs, cap::bigint), o.jobs > cap, o.oldest_due_run_at, c.counted_at
+  FROM graphile_worker._private_overview AS o
+  CROSS JOIN graphile_worker._private_overview_counted AS c
+  ORDER BY 1 DESC, 2, 3;
+END;
+$$;
+
+COMMENT ON FUNCTION graphile_worker.job_overview_snapshot(cap integer, max_age interval) IS 'job_overview''s rows as of the last count (counted_at), read from the stored count: jobs is exact up to cap, above it jobs = cap and at_least is true. Counts again first (refresh_job_overview, seconds on a large table) when there is no count yet, or when max_age is given and the count is older; while another session is counting, returns the older count rather than wait. NULL max_age: the stored count whatever its age. Raises 22004/22003 for a NULL or non-positive cap, 22023 for a negative max_age.';
+
 CREATE VIEW graphile_worker.jobs AS
  SELECT jobs.id,
     job_queues.queue_name,
@@ -1276,6 +1318,7 @@ CREATE FUNCTION graphile_worker.list_jobs(states graphile_worker.job_state[] DEF
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET jit TO 'off'
+    SET max_parallel_workers_per_gather TO '0'
     SET "TimeZone" TO 'UTC'
     SET "DateStyle" TO 'ISO, YMD'
     AS $_$
@@ -1298,6 +1341,8 @@ DECLARE
   -- when there are none).
   v_sparse boolean := false;
   v_narrow text;
+  -- Whether the running (or stale) jobs asked for alone are few: counted from jobs_locked_index.
+  v_few_locked boolean;
   v_sql text;
 BEGIN
   -- Arguments first: a bad one raises before anything is read.
@@ -1408,6 +1453,19 @@ BEGIN
     END IF;
   END IF;
 
+  -- The locked jobs asked for alone (one state, no task or queue filter): count them, up to 10,000,
+  -- from jobs_locked_index, which has their lock time. Few (a fleet's worth), and the page is found
+  -- from that index and sorted; many (after a crash, stale jobs by the thousand), and the jobs are
+  -- read in order until the page is full, which then takes a few thousand rows, not all of them.
+  IF cardinality(states) = 1 AND states[1] IN ('running', 'stale') AND v_task_ids IS NULL AND v_queue_ids IS NULL THEN
+    v_few_locked := (SELECT count(*) < 10000 FROM (
+      SELECT 1 FROM graphile_worker._private_jobs AS j
+      WHERE j.locked_at IS NOT NULL
+        AND CASE WHEN states[1] = 'running' THEN j.locked_at >= now() - interval '4 hours'
+                 ELSE j.locked_at < now() - interval '4 hours' END
+      LIMIT 10000) AS locked);
+  END IF;
+
   -- The query is put together from the fixed fragments below, one per filter given, so that its plan
   -- is made for this call's filters (an index per filter) rather than for all of them at once.
   -- Every value is a parameter ($1..$17, bound by USING); only the column and direction of the
@@ -1427,12 +1485,15 @@ BEGIN
   IF states IS NOT NULL THEN
     FOREACH v_state IN ARRAY states LOOP
       v_state_terms := v_state_terms || CASE v_state
-        -- Running jobs alone are many enough to be met reading the jobs in order.
-        WHEN 'running' THEN '(j.locked_at >= now() - interval ''4 hours''' || CASE WHEN v_narrow <> ''
+        -- From jobs_locked_index when they are few, or narrowed to tasks or queues.
+        WHEN 'running' THEN '(j.locked_at >= now() - interval ''4 hours''' || CASE WHEN v_narrow <> '' OR v_few_locked
           THEN ' AND j.id IN (SELECT s.id FROM graphile_worker._private_jobs AS s WHERE s.locked_at >= now() - interval ''4 hours''' || v_narrow || ')'
           ELSE '' END || ')'
-        -- Stale jobs are few or none among many locked ones: always from jobs_locked_index.
-        WHEN 'stale' THEN '(j.locked_at < now() - interval ''4 hours'' AND j.id IN (SELECT s.id FROM graphile_worker._private_jobs AS s WHERE s.locked_at < now() - interval ''4 hours''' || v_narrow || '))'
+        -- Stale jobs are usually few or none among many locked ones: from jobs_locked_index, unless
+        -- counted many above.
+        WHEN 'stale' THEN '(j.locked_at < now() - interval ''4 hours''' || CASE WHEN v_few_locked IS NOT false
+          THEN ' AND j.id IN (SELECT s.id FROM graphile_worker._private_jobs AS s WHERE s.locked_at < now() - interval ''4 hours''' || v_narrow || ')'
+          ELSE '' END || ')'
         WHEN 'permanently_failed' THEN '(j.locked_at IS NULL AND j.attempts >= j.max_attempts)'
         -- The jobs of the paused tasks and queues, from jobs_task_id_index and jobs_job_queue_id_index.
         WHEN 'paused' THEN '(j.is_available AND ((j.task_id)::bigint = ANY ($14::bigint[]) OR (j.job_queue_id IS NOT NULL AND (j.job_queue_id)::bigint = ANY ($15::bigint[]))))'
@@ -1443,8 +1504,9 @@ BEGIN
       END;
     END LOOP;
     -- Few rows each: find them from those indexes and sort them, rather than read in id order.
-    IF states <@ ARRAY['stale', 'paused', 'retrying']::graphile_worker.job_state[]
-       OR (v_narrow <> '' AND states <@ ARRAY['running', 'stale', 'permanently_failed', 'retrying']::graphile_worker.job_state[]) THEN
+    IF (states <@ ARRAY['stale', 'paused', 'retrying']::graphile_worker.job_state[] AND v_few_locked IS NOT false)
+       OR (v_narrow <> '' AND states <@ ARRAY['running', 'stale', 'permanently_failed', 'retrying']::graphile_worker.job_state[])
+       OR v_few_locked THEN
       v_sparse := true;
     END IF;
     v_where := v_where || ('(' || array_to_string(v_state_terms, ' OR ') || ')');
@@ -1496,6 +1558,13 @@ BEGIN
       WHEN order_by = 'id' THEN format('j.id %s $11', CASE WHEN descending THEN '<' ELSE '>' END)
       ELSE format('(j.%I, j.id) %s ($12, $11)', order_by, CASE WHEN descending THEN '<' ELSE '>' END)
     END;
+  END IF;
+
+  -- A page that sorts the whole table (by run_at or updated_at, or by a key prefix no index serves,
+  -- with no state, task or queue to narrow it) is seconds of work that parallel workers shorten.
+  IF NOT v_sparse AND v_task_ids IS NULL AND v_queue_ids IS NULL AND (order_by <> 'id' OR key_prefix IS NOT NULL) THEN
+    PERFORM set_config('max_parallel_workers_per_gather',
+                       (SELECT s.reset_val FROM pg_settings AS s WHERE s.name = 'max_parallel_workers_per_gather'), true);
   END IF;
 
   v_sql := format($q$
@@ -1626,6 +1695,29 @@ END;
 $$;
 
 COMMENT ON FUNCTION graphile_worker.prune_admin_log(older_than interval) IS 'Deletes the audit rows (admin_log) older than older_than and returns how many; the call itself is logged. Raises 22004/22023 for a NULL or negative age.';
+
+CREATE FUNCTION graphile_worker.refresh_job_overview() RETURNS timestamp with time zone
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_started timestamptz := clock_timestamp();
+BEGIN
+  -- One count at a time (this mode conflicts with itself); readers of the stored count do not wait.
+  LOCK TABLE graphile_worker._private_overview_counted IN SHARE ROW EXCLUSIVE MODE;
+  DELETE FROM graphile_worker._private_overview;
+  -- The largest cap: every count exact.
+  INSERT INTO graphile_worker._private_overview (kind, name, state, jobs, oldest_due_run_at)
+  SELECT o.kind, o.name, o.state, o.jobs, o.oldest_due_run_at
+  FROM graphile_worker.job_overview(2147483647) AS o;
+  INSERT INTO graphile_worker._private_overview_counted (only_row, counted_at, took)
+  VALUES (true, now(), clock_timestamp() - v_started)
+  ON CONFLICT (only_row) DO UPDATE SET counted_at = excluded.counted_at, took = excluded.took;
+  RETURN now();
+END;
+$$;
+
+COMMENT ON FUNCTION graphile_worker.refresh_job_overview() IS 'Counts the jobs as job_overview does (reading every job once) and stores the result for job_overview_snapshot; returns the time of the count (this transaction''s start). Concurrent calls run one after another. For a scheduler (cron, pg_cron) that keeps the stored overview current.';
 
 CREATE FUNCTION graphile_worker.release_stale_locks() RETURNS TABLE(released_jobs bigint, released_queues bigint)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1798,7 +1890,7 @@ COMMENT ON FUNCTION graphile_worker.resume_task(task_identifier text) IS 'Resume
 
 CREATE FUNCTION graphile_worker.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN 12;
+    RETURN 13;
 
 COMMENT ON FUNCTION graphile_worker.schema_version() IS 'The version of the graphile_worker schema that is installed (one per migration).';
 
@@ -1836,6 +1928,26 @@ CREATE TABLE graphile_worker._private_known_crontabs (
 );
 
 COMMENT ON TABLE graphile_worker._private_known_crontabs IS 'Private: one row per crontab item graphile-worker''s Node scheduler has seen: when it first saw it and when it last enqueued it (for backfill). Written only by that scheduler.';
+
+CREATE TABLE graphile_worker._private_overview (
+    kind text NOT NULL,
+    name text NOT NULL,
+    state graphile_worker.job_state NOT NULL,
+    jobs bigint NOT NULL,
+    oldest_due_run_at timestamp with time zone,
+    CONSTRAINT _private_overview_kind_check CHECK ((kind = ANY (ARRAY['task'::text, 'queue'::text])))
+);
+
+COMMENT ON TABLE graphile_worker._private_overview IS 'Private: job_overview''s rows (uncapped) as of the last count, written by refresh_job_overview and read by job_overview_snapshot.';
+
+CREATE TABLE graphile_worker._private_overview_counted (
+    only_row boolean DEFAULT true NOT NULL,
+    counted_at timestamp with time zone NOT NULL,
+    took interval NOT NULL,
+    CONSTRAINT _private_overview_counted_only_row_check CHECK (only_row)
+);
+
+COMMENT ON TABLE graphile_worker._private_overview_counted IS 'Private: one row, the time of the count stored in _private_overview (the transaction time of refresh_job_overview, which the state rules use as "now") and how long counting took.';
 
 CREATE TABLE graphile_worker._private_retired_tasks (
     identifier text NOT NULL,
@@ -1936,6 +2048,12 @@ ALTER TABLE ONLY graphile_worker._private_jobs
 ALTER TABLE ONLY graphile_worker._private_jobs
     ADD CONSTRAINT _private_jobs_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY graphile_worker._private_overview_counted
+    ADD CONSTRAINT _private_overview_counted_pkey PRIMARY KEY (only_row);
+
+ALTER TABLE ONLY graphile_worker._private_overview
+    ADD CONSTRAINT _private_overview_pkey PRIMARY KEY (kind, name, state);
+
 ALTER TABLE ONLY graphile_worker._private_paused
     ADD CONSTRAINT _private_paused_pkey PRIMARY KEY (kind, name);
 
@@ -2005,6 +2123,10 @@ ALTER TABLE graphile_worker._private_job_queues ENABLE ROW LEVEL SECURITY;
 ALTER TABLE graphile_worker._private_jobs ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE graphile_worker._private_known_crontabs ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE graphile_worker._private_overview ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE graphile_worker._private_overview_counted ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE graphile_worker._private_paused ENABLE ROW LEVEL SECURITY;
 

@@ -48,6 +48,8 @@ CAPABILITIES: dict[str, dict[str, tuple[str, ...]]] = {
             "job_state",
             "job_detail",
             "job_overview",
+            "job_overview_snapshot",
+            "refresh_job_overview",
             "list_jobs",
             "pause_queue",
             "resume_queue",

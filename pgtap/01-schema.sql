@@ -4,8 +4,9 @@ SELECT plan(63);
 
 SELECT has_schema('graphile_worker', 'schema graphile_worker exists');
 SELECT tables_are('graphile_worker', ARRAY['_private_tasks', '_private_job_queues', '_private_jobs',
-  'migrations', '_private_known_crontabs', '_private_retired_tasks', '_private_paused', '_private_admin_log'],
-  'exactly the three job tables, the three of version 9 (migrations, known crontabs, retired tasks) and the two of version 10 (pauses, audit log)');
+  'migrations', '_private_known_crontabs', '_private_retired_tasks', '_private_paused', '_private_admin_log',
+  '_private_overview', '_private_overview_counted'],
+  'exactly the three job tables, the three of version 9 (migrations, known crontabs, retired tasks), the two of version 10 (pauses, audit log) and the two of version 13 (the stored overview)');
 
 SELECT columns_are('graphile_worker', '_private_tasks', ARRAY['id', 'identifier'], '_private_tasks columns');
 SELECT col_type_is('graphile_worker', '_private_tasks', 'id', 'integer', '_private_tasks.id is integer');
@@ -99,7 +100,7 @@ SELECT function_returns('graphile_worker', 'remove_job', ARRAY['text'],
 SELECT is_strict('graphile_worker', 'remove_job', ARRAY['text'], 'remove_job is strict');
 SELECT has_function('graphile_worker', 'schema_version', '{}'::text[], 'schema_version()');
 SELECT function_returns('graphile_worker', 'schema_version', '{}'::text[], 'integer', 'schema_version returns integer');
-SELECT is(graphile_worker.schema_version(), 12, 'installed schema version is the newest');
+SELECT is(graphile_worker.schema_version(), 13, 'installed schema version is the newest');
 -- The privilege model: public functions run as their owner, and PUBLIC may execute none of them.
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
                 WHERE p.pronamespace = 'graphile_worker'::regnamespace
