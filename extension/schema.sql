@@ -1343,6 +1343,7 @@ DECLARE
   v_narrow text;
   -- Whether the running (or stale) jobs asked for alone are few: counted from jobs_locked_index.
   v_few_locked boolean;
+  v_locked integer;
   v_sql text;
 BEGIN
   -- Arguments first: a bad one raises before anything is read.
@@ -1458,12 +1459,18 @@ BEGIN
   -- from that index and sorted; many (after a crash, stale jobs by the thousand), and the jobs are
   -- read in order until the page is full, which then takes a few thousand rows, not all of them.
   IF cardinality(states) = 1 AND states[1] IN ('running', 'stale') AND v_task_ids IS NULL AND v_queue_ids IS NULL THEN
-    v_few_locked := (SELECT count(*) < 10000 FROM (
-      SELECT 1 FROM graphile_worker._private_jobs AS j
-      WHERE j.locked_at IS NOT NULL
-        AND CASE WHEN states[1] = 'running' THEN j.locked_at >= now() - interval '4 hours'
-                 ELSE j.locked_at < now() - interval '4 hours' END
-      LIMIT 10000) AS locked);
+    IF states[1] = 'running' THEN
+      v_locked := (SELECT count(*) FROM (SELECT 1 FROM graphile_worker._private_jobs AS j
+                   WHERE j.locked_at >= now() - interval '4 hours' LIMIT 10000) AS locked);
+    ELSE
+      v_locked := (SELECT count(*) FROM (SELECT 1 FROM graphile_worker._private_jobs AS j
+                   WHERE j.locked_at < now() - interval '4 hours' LIMIT 10000) AS locked);
+    END IF;
+    -- None (the usual answer for stale): the page is empty, whatever the other filters.
+    IF v_locked = 0 THEN
+      RETURN;
+    END IF;
+    v_few_locked := v_locked < 10000;
   END IF;
 
   -- The query is put together from the fixed fragments below, one per filter given, so that its plan

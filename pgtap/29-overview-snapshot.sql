@@ -1,7 +1,7 @@
 -- Version 13: the stored overview (job_overview_snapshot, refresh_job_overview) and list_jobs'
 -- count of locked jobs (few: found from jobs_locked_index; many: read in id order).
 BEGIN;
-SELECT plan(14);
+SELECT plan(15);
 
 SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(
   SELECT ROW('os_' || (ARRAY['a', 'b'])[1 + n % 2], '{}'::json, 'osq' || (1 + n % 3),
@@ -41,6 +41,10 @@ SELECT throws_ok($$SELECT * FROM graphile_worker.job_overview_snapshot(0)$$, '22
 SELECT throws_ok($$SELECT * FROM graphile_worker.job_overview_snapshot(NULL)$$, '22004', 'cap must not be null', 'cap NULL raises 22004');
 SELECT throws_ok($$SELECT * FROM graphile_worker.job_overview_snapshot(max_age => interval '-1 minute')$$, '22023',
   'max_age is -00:01:00; it must not be negative', 'a negative max_age raises 22023');
+
+SELECT is((SELECT count(*)::int FROM graphile_worker.list_jobs(states => '{stale}')),
+  (SELECT count(*)::int FROM graphile_worker.jobs AS j WHERE graphile_worker.job_state(j) = 'stale'),
+  'no stale jobs: an empty page');
 
 -- 10,000 stale jobs (a crashed fleet): list_jobs counts them many and reads in id order; the page
 -- is still the first 100 stale jobs by id.
