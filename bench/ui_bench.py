@@ -1,4 +1,4 @@
-"""The administrative UI's calls at scale (schema versions 12 and 13), and the hot path before and after them.
+"""The administrative UI's calls at scale (schema version 12 onwards), and the hot path before and after them.
 
     python bench/ui_bench.py --server postgresql://postgres@127.0.0.1:54329/postgres --jobs 10000000
 

@@ -1246,6 +1246,7 @@ COMMENT ON FUNCTION graphile_worker.job_overview(cap integer) IS 'How many jobs 
 CREATE FUNCTION graphile_worker.job_overview_snapshot(cap integer DEFAULT 10000, max_age interval DEFAULT NULL::interval) RETURNS TABLE(kind text, name text, state graphile_worker.job_state, jobs bigint, at_least boolean, oldest_due_run_at timestamp with time zone, counted_at timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET jit TO 'off'
     AS $$
 DECLARE
   v_counted_at timestamptz;
@@ -1344,6 +1345,8 @@ DECLARE
   -- Whether the running (or stale) jobs asked for alone are few: counted from jobs_locked_index.
   v_few_locked boolean;
   v_locked integer;
+  -- key_prefix as a LIKE pattern, its wildcards escaped.
+  v_key_pattern text;
   v_sql text;
 BEGIN
   -- Arguments first: a bad one raises before anything is read.
@@ -1475,7 +1478,7 @@ BEGIN
 
   -- The query is put together from the fixed fragments below, one per filter given, so that its plan
   -- is made for this call's filters (an index per filter) rather than for all of them at once.
-  -- Every value is a parameter ($1..$17, bound by USING); only the column and direction of the
+  -- Every value is a parameter ($1..$18, bound by USING); only the column and direction of the
   -- order are text, and they come from the lists checked above.
   IF cardinality(v_paused_tasks) > 0 OR cardinality(v_paused_queues) > 0 THEN
     v_paused_term := '(j.task_id = ANY ($14) OR (j.job_queue_id IS NOT NULL AND j.job_queue_id = ANY ($15)))';
@@ -1539,8 +1542,13 @@ BEGIN
     v_where := v_where || 'j.job_queue_id IS NOT NULL AND (j.job_queue_id)::bigint = ANY ($3)'::text;
   END IF;
   IF key_prefix IS NOT NULL THEN
-    -- No index serves it (see the head of this file): the keys are read with the rows.
-    v_where := v_where || 'starts_with(j.key, $4)'::text;
+    -- LIKE 'prefix%' (the collation is deterministic) keeps exactly the keys that start with the
+    -- prefix, as starts_with did; unlike starts_with, the planner turns it into a range of the key
+    -- constraint's index when the database's collation is C. Under any other collation the keys are
+    -- read with the rows (an index of their own costs keyed enqueues too much: see the head of this
+    -- file).
+    v_key_pattern := replace(replace(replace(key_prefix, '\', '\\'), '%', '\%'), '_', '\_') || '%';
+    v_where := v_where || 'j.key LIKE $18'::text;
   END IF;
   IF min_id IS NOT NULL THEN
     v_where := v_where || 'j.id >= $5'::text;
@@ -1567,8 +1575,9 @@ BEGIN
     END;
   END IF;
 
-  -- A page that sorts the whole table (by run_at or updated_at, or by a key prefix no index serves,
-  -- with no state, task or queue to narrow it) is seconds of work that parallel workers shorten.
+  -- A page that reads most of the table (sorted by run_at or updated_at, or filtered by a key prefix,
+  -- which only a database in the C collation has an index for; with no sparse state, task or
+  -- queue to narrow it) is seconds of work that parallel workers shorten.
   IF NOT v_sparse AND v_task_ids IS NULL AND v_queue_ids IS NULL AND (order_by <> 'id' OR key_prefix IS NOT NULL) THEN
     PERFORM set_config('max_parallel_workers_per_gather',
                        (SELECT s.reset_val FROM pg_settings AS s WHERE s.name = 'max_parallel_workers_per_gather'), true);
@@ -1604,7 +1613,7 @@ BEGIN
   RETURN QUERY EXECUTE v_sql
     USING states, v_task_ids, v_queue_ids, key_prefix, min_id, max_id, run_at_from, run_at_before,
           updated_from, updated_before, v_after_id, v_after_at, order_by, v_paused_tasks, v_paused_queues,
-          page_size, v_priorities;
+          page_size, v_priorities, v_key_pattern;
 END;
 $_$;
 
@@ -1897,7 +1906,7 @@ COMMENT ON FUNCTION graphile_worker.resume_task(task_identifier text) IS 'Resume
 
 CREATE FUNCTION graphile_worker.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN 13;
+    RETURN 14;
 
 COMMENT ON FUNCTION graphile_worker.schema_version() IS 'The version of the graphile_worker schema that is installed (one per migration).';
 
@@ -2083,9 +2092,9 @@ CREATE INDEX _private_admin_log_at_index ON graphile_worker._private_admin_log U
 
 COMMENT ON INDEX graphile_worker._private_admin_log_at_index IS 'Serves prune_admin_log (delete by age) and reading the log newest first.';
 
-CREATE INDEX jobs_job_queue_id_index ON graphile_worker._private_jobs USING btree (((job_queue_id)::bigint)) WHERE (job_queue_id IS NOT NULL);
+CREATE INDEX jobs_job_queue_id_index ON graphile_worker._private_jobs USING btree (((job_queue_id)::bigint), id) WHERE (job_queue_id IS NOT NULL);
 
-COMMENT ON INDEX graphile_worker.jobs_job_queue_id_index IS 'Jobs by queue id (as bigint, so that only cleanup''s query uses it; jobs in a named queue only): cleanup(GC_JOB_QUEUES) checks each queue row with one index probe instead of a scan of every job.';
+COMMENT ON INDEX graphile_worker.jobs_job_queue_id_index IS 'Jobs by queue id (as bigint, so that fetches, which name job_queue_id, do not use it; jobs in a named queue only), then id: cleanup(GC_JOB_QUEUES) checks each queue row with one probe, and list_jobs reads one queue''s page in id order.';
 
 CREATE INDEX jobs_locked_index ON graphile_worker._private_jobs USING btree (locked_by, job_queue_id) INCLUDE (locked_at, id, task_id) WHERE (locked_at IS NOT NULL);
 

@@ -100,7 +100,7 @@ SELECT function_returns('graphile_worker', 'remove_job', ARRAY['text'],
 SELECT is_strict('graphile_worker', 'remove_job', ARRAY['text'], 'remove_job is strict');
 SELECT has_function('graphile_worker', 'schema_version', '{}'::text[], 'schema_version()');
 SELECT function_returns('graphile_worker', 'schema_version', '{}'::text[], 'integer', 'schema_version returns integer');
-SELECT is(graphile_worker.schema_version(), 13, 'installed schema version is the newest');
+SELECT is(graphile_worker.schema_version(), 14, 'installed schema version is the newest');
 -- The privilege model: public functions run as their owner, and PUBLIC may execute none of them.
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
                 WHERE p.pronamespace = 'graphile_worker'::regnamespace
