@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import subprocess
 import sys
 import time
@@ -96,10 +97,26 @@ def run_cli(*args: str, env: dict | None = None, cwd: str | Path | None = None) 
     return subprocess.run(argv, capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=120)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(*args: str, env: dict | None = None) -> subprocess.Popen:
-    """python -m installer started in the background, its output captured as text."""
+    """python -m installer started in the background, its output captured as text.
+
+    SIGINT is reset to its default in the child, as a terminal leaves it: a run started in the
+    background (nohup, or `&` in a script) ignores SIGINT, the child would inherit that, and a test
+    sending it Ctrl-C would see nothing happen."""
     argv, full_env = installer_command(*args, env=env)
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, cwd=ROOT)
+    return subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+        preexec_fn=_default_sigint,
+    )
 
 
 def as_owner(cmd: list[str], path: str | Path) -> list[str]:
