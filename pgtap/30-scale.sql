@@ -55,19 +55,7 @@ SELECT is((SELECT proconfig FROM pg_catalog.pg_proc
 
 -- Query shapes: the admin statements can use the indexes (seq scans off, so that
 -- a tiny table cannot hide an index the planner could not prove usable).
-CREATE FUNCTION pg_temp.plan_of(query text) RETURNS text
-  LANGUAGE plpgsql
-AS $$
-DECLARE
-  v_line text;
-  v_plan text := '';
-BEGIN
-  FOR v_line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
-    v_plan := v_plan || v_line || E'\n';
-  END LOOP;
-  RETURN v_plan;
-END;
-$$;
+\ir fixtures/plan-of.sql
 SET LOCAL enable_seqscan = off;
 SELECT matches(pg_temp.plan_of($$
   SELECT t.id FROM graphile_worker._private_tasks AS t

@@ -17,19 +17,7 @@ SELECT ok((SELECT obj_description('graphile_worker.jobs_job_queue_id_index'::reg
   'jobs_job_queue_id_index has a comment');
 
 -- The shape list_jobs writes for one queue, and its plan.
-CREATE FUNCTION pg_temp.plan_of(query text) RETURNS text
-  LANGUAGE plpgsql
-AS $$
-DECLARE
-  v_line text;
-  v_plan text := '';
-BEGIN
-  FOR v_line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
-    v_plan := v_plan || v_line || E'\n';
-  END LOOP;
-  RETURN v_plan;
-END;
-$$;
+\ir fixtures/plan-of.sql
 SET LOCAL enable_seqscan = off;
 SELECT matches(pg_temp.plan_of($$
   SELECT j.id FROM graphile_worker._private_jobs AS j
