@@ -8,13 +8,14 @@ Steps, on the given server:
   2. every UI call, --runs times after one unmeasured warm-up, medians: job_overview; a page of
      list_jobs for every single filter, every order, and task + each state; the second page of a
      few through its cursor; job_detail; pause/resume of a queue and a task (committed).
-  3. the hot path on two copies of those rows, alternately, A B B A ...: gw_ui_<jobs>_v11, rolled
-     back to version 11 (before the UI's listing), and gw_ui_<jobs>_new, migrated again from that copy
+  3. the hot path on two copies of those rows, alternately, A B B A ...: gw_ui_<jobs>_base, rolled
+     back to version --baseline (default 11, before the UI's listing; the newest version gives an
+     A/A run, which shows the noise), and gw_ui_<jobs>_new, migrated again from that copy
      to the newest version (so both have indexes built the same way):
      add_jobs of 100,000 jobs and --single-adds add_job calls (each in a transaction that is
      rolled back), the same with a job key each, and a committed enqueue-then-drain cycle by
      concurrent workers of our worker API;
-     ratio = newest / version 11 (jobs per second: above 1 is faster).
+     ratio = newest / baseline (jobs per second: above 1 is faster).
 Results: a table on stdout; every run in <build>/bench/ui-<jobs>.json.
 """
 
@@ -85,10 +86,17 @@ class UIBench:
         self.args = args
         self.n = args.jobs
         self.db = f"gw_ui_{self.n}"
-        self.db_v11 = f"gw_ui_{self.n}_v11"
+        self.baseline = args.baseline
+        self.db_base = f"gw_ui_{self.n}_base"
         self.db_new = f"gw_ui_{self.n}_new"
         self.server = args.server
-        self.results: dict = {"jobs": self.n, "runs": args.runs, "ui": {}, "hot_path": {}}
+        self.results: dict = {
+            "jobs": self.n,
+            "runs": args.runs,
+            "baseline_version": args.baseline,
+            "ui": {},
+            "hot_path": {},
+        }
 
     # -- setup --------------------------------------------------------------
 
@@ -120,19 +128,20 @@ class UIBench:
 
     def copies(self) -> None:
         """Two copies of the loaded rows for the hot path, built the same way so that neither has fresher
-        indexes: version 11 (rolled back from the loaded database), and the newest version migrated from that copy."""
+        indexes: the baseline version (rolled back from the loaded database), and the newest version migrated from
+        that copy."""
         with psycopg.connect(self.server, autocommit=True) as conn:
-            for name in (self.db_v11, self.db_new):
+            for name in (self.db_base, self.db_new):
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{self.db_v11}" TEMPLATE "{self.db}"')
-        self.dsn_v11 = with_dbname(self.server, self.db_v11)
+            conn.execute(f'CREATE DATABASE "{self.db_base}" TEMPLATE "{self.db}"')
+        self.dsn_base = with_dbname(self.server, self.db_base)
         installer = [sys.executable, "-m", "installer", "--database"]
-        subprocess.run([*installer, self.dsn_v11, "rollback", "--to", "11"], check=True, cwd=ROOT)
+        subprocess.run([*installer, self.dsn_base, "rollback", "--to", str(self.baseline)], check=True, cwd=ROOT)
         with psycopg.connect(self.server, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.db_new}" TEMPLATE "{self.db_v11}"')
+            conn.execute(f'CREATE DATABASE "{self.db_new}" TEMPLATE "{self.db_base}"')
         self.dsn_new = with_dbname(self.server, self.db_new)
         subprocess.run([*installer, self.dsn_new, "migrate"], check=True, cwd=ROOT)
-        for dsn in (self.dsn_new, self.dsn_v11):
+        for dsn in (self.dsn_new, self.dsn_base):
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute("VACUUM ANALYZE graphile_worker._private_jobs")
                 self.results.setdefault("schema_versions", []).append(
@@ -262,23 +271,23 @@ class UIBench:
     def run_hot_path(self) -> None:
         order: list[str] = []
         for r in range(self.args.hot_rounds):
-            order += ["new", "v11"] if r % 2 == 0 else ["v11", "new"]
-        dsns = {"new": self.dsn_new, "v11": self.dsn_v11}
+            order += ["new", "base"] if r % 2 == 0 else ["base", "new"]
+        dsns = {"new": self.dsn_new, "base": self.dsn_base}
         for metric in ("add_jobs", "add_jobs keyed", "add_job", "add_job keyed", "enqueue then drain"):
-            samples: dict[str, list[float]] = {"new": [], "v11": []}
+            samples: dict[str, list[float]] = {"new": [], "base": []}
             for variant in order:
                 if metric == "enqueue then drain":
                     samples[variant].append(self.cycle_sample(dsns[variant]))
                 else:
                     samples[variant].append(self.enqueue_sample(dsns[variant], metric))
             med = {v: statistics.median(s) for v, s in samples.items()}
-            ratio = med["new"] / med["v11"]
+            ratio = med["new"] / med["base"]
             self.results["hot_path"][metric] = {
                 "jobs_per_s_median": {v: round(m, 1) for v, m in med.items()},
                 "runs": {v: [round(x, 1) for x in s] for v, s in samples.items()},
-                "ratio_new_over_v11": round(ratio, 3),
+                "ratio_new_over_base": round(ratio, 3),
             }
-            log(f"  hot path {metric}: new {med['new']:.0f}/s, v11 {med['v11']:.0f}/s, ratio {ratio:.3f}")
+            log(f"  hot path {metric}: new {med['new']:.0f}/s, v{self.baseline} {med['base']:.0f}/s, ratio {ratio:.3f}")
 
     # -- report -------------------------------------------------------------
 
@@ -291,11 +300,16 @@ class UIBench:
                     f"{group + ' / ' + label:58} {r['median_ms']:>10.2f} {r['rows']!s:>6} {r['target_ms']:>7}"
                     f"  {'yes' if r['met'] else 'NO'}"
                 )
-        lines += ["", f"hot path, newest / version 11 on the same rows ({self.args.hot_rounds} rounds each)", ""]
+        lines += [
+            "",
+            f"hot path, newest / version {self.baseline} on the same rows ({self.args.hot_rounds} rounds each)",
+            "",
+        ]
         for metric, r in self.results["hot_path"].items():
             m = r["jobs_per_s_median"]
             lines.append(
-                f"{metric:24} new {m['new']:>10.0f}/s  v11 {m['v11']:>10.0f}/s  ratio {r['ratio_new_over_v11']:.3f}"
+                f"{metric:24} new {m['new']:>10.0f}/s  v{self.baseline} {m['base']:>10.0f}/s"
+                f"  ratio {r['ratio_new_over_base']:.3f}"
             )
         return "\n".join(lines)
 
@@ -306,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--reuse", action="store_true", help="reuse gw_ui_<jobs> if it holds that many jobs")
     p.add_argument("--hot-rounds", type=int, default=3)
+    p.add_argument("--baseline", type=int, default=11, help="schema version the hot path is compared with")
     p.add_argument("--single-adds", type=int, default=2000)
     p.add_argument("--cycle-jobs", type=int, default=20000)
     p.add_argument("--workers", type=int, default=4)
@@ -321,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.run_hot_path()
     if not args.keep:
         with psycopg.connect(args.server, autocommit=True) as conn:
-            for name in (bench.db_v11, bench.db_new):
+            for name in (bench.db_base, bench.db_new):
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
     path = write_json(f"ui-{args.jobs}.json", bench.results, out_dir())
     print(bench.table())
