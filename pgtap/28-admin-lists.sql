@@ -33,30 +33,7 @@ CREATE TEMP TABLE ref AS
 SELECT j.*, graphile_worker.job_state(j) AS state FROM graphile_worker.jobs AS j;
 SELECT is((SELECT count(DISTINCT state)::int FROM ref), 7, 'the fixture has jobs in all seven states');
 
--- Walks every page of a listing, following the cursors; returns the ids in the order listed.
-CREATE FUNCTION pg_temp.walk(p_order text, p_desc boolean, p_size integer, p_states graphile_worker.job_state[] DEFAULT NULL,
-                             p_tasks text[] DEFAULT NULL)
-RETURNS bigint[] LANGUAGE plpgsql AS $$
-DECLARE
-  v_ids bigint[] := '{}';
-  v_page bigint[];
-  v_cursor text;
-  v_last text;
-BEGIN
-  FOR i IN 1..1000 LOOP
-    SELECT coalesce(array_agg(l.id ORDER BY l.o), '{}'), (array_agg(l.next_cursor ORDER BY l.o DESC))[1]
-    INTO v_page, v_last
-    FROM graphile_worker.list_jobs(states => p_states, task_identifiers => p_tasks, order_by => p_order,
-                                   descending => p_desc, page_size => p_size, after_cursor => v_cursor)
-         WITH ORDINALITY AS l(id, task_identifier, queue_name, state, priority, run_at, attempts, max_attempts, key,
-                              locked_at, locked_by, created_at, updated_at, last_error_start, next_cursor, o);
-    v_ids := v_ids || v_page;
-    EXIT WHEN cardinality(v_page) < p_size;
-    v_cursor := v_last;
-  END LOOP;
-  RETURN v_ids;
-END;
-$$;
+\ir fixtures/walk.sql
 
 -- Each state lists exactly the jobs job_state puts in it.
 SELECT results_eq(

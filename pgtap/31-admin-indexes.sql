@@ -40,26 +40,11 @@ SELECT is_empty($$
   'every prefix lists what starts_with finds');
 
 -- One queue's jobs page by page, both ways.
-SELECT is(
-  ARRAY(WITH RECURSIVE pages(n, ids, cur) AS (
-          SELECT 1, ARRAY(SELECT id FROM graphile_worker.list_jobs(queue_names => ARRAY['ixq2'], page_size => 2) ORDER BY id),
-                 (SELECT next_cursor FROM graphile_worker.list_jobs(queue_names => ARRAY['ixq2'], page_size => 2) ORDER BY id DESC LIMIT 1)
-          UNION ALL
-          SELECT n + 1, ARRAY(SELECT id FROM graphile_worker.list_jobs(queue_names => ARRAY['ixq2'], page_size => 2, after_cursor => cur) ORDER BY id),
-                 (SELECT next_cursor FROM graphile_worker.list_jobs(queue_names => ARRAY['ixq2'], page_size => 2, after_cursor => cur) ORDER BY id DESC LIMIT 1)
-          FROM pages WHERE cur IS NOT NULL)
-        SELECT unnest(ids) FROM pages ORDER BY n),
+\ir fixtures/walk.sql
+SELECT is(pg_temp.walk('id', false, 2, p_queues => '{ixq2}'),
   ARRAY(SELECT id FROM graphile_worker.jobs WHERE queue_name = 'ixq2' ORDER BY id),
   'one queue, in id order across pages of 2');
-SELECT is(
-  ARRAY(WITH RECURSIVE pages(n, ids, cur) AS (
-          SELECT 1, ARRAY(SELECT id FROM graphile_worker.list_jobs(queue_names => ARRAY['ixq2'], descending => true, page_size => 3) ORDER BY id DESC),
-                 (SELECT next_cursor FROM graphile_worker.list_jobs(queue_names => ARRAY['ixq2'], descending => true, page_size => 3) ORDER BY id LIMIT 1)
-          UNION ALL
-          SELECT n + 1, ARRAY(SELECT id FROM graphile_worker.list_jobs(queue_names => ARRAY['ixq2'], descending => true, page_size => 3, after_cursor => cur) ORDER BY id DESC),
-                 (SELECT next_cursor FROM graphile_worker.list_jobs(queue_names => ARRAY['ixq2'], descending => true, page_size => 3, after_cursor => cur) ORDER BY id LIMIT 1)
-          FROM pages WHERE cur IS NOT NULL)
-        SELECT unnest(ids) FROM pages ORDER BY n),
+SELECT is(pg_temp.walk('id', true, 3, p_queues => '{ixq2}'),
   ARRAY(SELECT id FROM graphile_worker.jobs WHERE queue_name = 'ixq2' ORDER BY id DESC),
   'one queue, in descending id order across pages of 3');
 
